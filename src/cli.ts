@@ -1,0 +1,88 @@
+import { parseArgs } from 'node:util';
+import { composeServices } from './compose';
+import { loadConfig } from './config';
+import { openDatabase } from './db/database';
+import { createLogger } from './logger';
+
+const USAGE = `usage: npm run cli -- <command>
+
+  migrate                              create the database file if needed and apply migrations
+  token create --name <name> [--site <siteId>]
+                                       print a new admin API token (shown once; only its hash is stored);
+                                       without --site it sees every site
+  token list                           list tokens (never the tokens themselves)
+  token revoke <id>                    revoke a token
+  sweep                                record grants whose access period has ended`;
+
+/** A second entry point beside main.ts: it reads the same environment and composes the same services. */
+function run(argv: string[], env: Record<string, string | undefined>): number {
+  const config = loadConfig(env);
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { name: { type: 'string' }, site: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, subcommand, argument] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+
+  if (command === 'migrate') {
+    openDatabase(config.databasePath).close();
+    console.log(`database ${config.databasePath} is migrated`);
+    return 0;
+  }
+
+  const { services, database } = composeServices(config, { logger: createLogger('silent') });
+  try {
+    if (command === 'token' && subcommand === 'create') {
+      if (!values.name?.trim()) {
+        console.error('token create needs --name <name>');
+        return 2;
+      }
+      const siteId = values.site === undefined ? null : Number(values.site);
+      if (siteId !== null && !Number.isInteger(siteId)) {
+        console.error('--site takes a site id (a number)');
+        return 2;
+      }
+      const { token, record } = services.tokens.create(values.name, siteId);
+      console.log(`token ${record.id} "${record.name}" created${siteId === null ? ' (all sites)' : ` (site ${siteId})`}. Copy it now; it is not shown again:`);
+      console.log(token);
+      return 0;
+    }
+    if (command === 'token' && subcommand === 'list') {
+      const tokens = services.tokens.list();
+      if (tokens.length === 0) console.log('no tokens yet: npm run cli -- token create --name <name>');
+      for (const token of tokens) {
+        const state = token.revokedAt ? `revoked ${token.revokedAt.toISOString()}` : 'active';
+        const scope = token.siteId === null ? 'all sites' : `site ${token.siteId}`;
+        console.log(`${token.id}\t${token.name}\t${token.tokenPrefix}…\t${scope}\t${state}\tlast used ${token.lastUsedAt?.toISOString() ?? 'never'}`);
+      }
+      return 0;
+    }
+    if (command === 'token' && subcommand === 'revoke') {
+      const tokenId = Number(argument);
+      if (!Number.isInteger(tokenId)) {
+        console.error('token revoke needs a token id');
+        return 2;
+      }
+      services.tokens.revoke(tokenId);
+      console.log(`token ${tokenId} revoked`);
+      return 0;
+    }
+    if (command === 'sweep') {
+      console.log(`${services.access.sweepExpired(10_000)} grant(s) recorded as ended`);
+      return 0;
+    }
+    console.error(`unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
+    return 2;
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    return 1;
+  } finally {
+    database.close();
+  }
+}
+
+process.exitCode = run(process.argv.slice(2), process.env);

@@ -1,0 +1,88 @@
+import { createApp } from './app';
+import type { Config } from './config';
+import { openDatabase } from './db/database';
+import { createRepositories } from './db/repositories';
+import { createAccessService } from './domain/access/access-service';
+import { createProductMappingService } from './domain/mapping/product-mapping-service';
+import { createMemberService } from './domain/members/member-service';
+import type { Clock } from './domain/ports';
+import { createSiteService } from './domain/sites/site-service';
+import { createTokenService } from './domain/tokens/token-service';
+import { createEventLogService } from './domain/webhook-events/event-log-service';
+import { createIntakeService } from './domain/webhook-events/intake-service';
+import type { AppServices } from './http/admin/services';
+import { createLogger, type Logger } from './logger';
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export interface ComposeOptions {
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** The composition root: the one place that wires db, domain and http together. */
+export function composeServices(config: Config, options: ComposeOptions = {}) {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const database = openDatabase(config.databasePath);
+  const repos = createRepositories(database.db);
+  const { transaction } = database;
+  const access = createAccessService({ repos, clock, transaction });
+  const intake = createIntakeService({ repos, clock, transaction, access, kartraTimeZone: config.kartraTimeZone });
+  const services: AppServices = {
+    clock,
+    sites: createSiteService({ repos, clock, transaction, publicUrl: config.publicUrl }),
+    tokens: createTokenService({ repos, clock }),
+    intake,
+    mappings: createProductMappingService({ repos, clock, transaction, access, intake }),
+    members: createMemberService({ repos, clock }),
+    access,
+    eventLog: createEventLogService({ repos }),
+  };
+  return { services, database, logger };
+}
+
+export function composeApp(config: Config, options: ComposeOptions = {}) {
+  const { services, database, logger } = composeServices(config, options);
+  const app = createApp({
+    services,
+    logger,
+    webhookBodyLimitBytes: config.webhookBodyLimitBytes,
+    trustProxy: config.trustProxy,
+    isHealthy: () => {
+      try {
+        database.sqlite.prepare('select 1').get();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  });
+
+  let sweepTimer: NodeJS.Timeout | undefined;
+  /** Records grants whose time has come (grace, paid period, manual expiry) even when no event arrives. */
+  function startSweep(): void {
+    if (config.sweepIntervalSeconds <= 0 || sweepTimer) return;
+    sweepTimer = setInterval(() => {
+      try {
+        const swept = services.access.sweepExpired();
+        if (swept > 0) logger.info({ swept }, 'expired grants recorded');
+      } catch (error) {
+        logger.error({ err: error instanceof Error ? error.message : String(error) }, 'sweep failed');
+      }
+    }, config.sweepIntervalSeconds * 1000);
+    sweepTimer.unref();
+  }
+
+  return {
+    app,
+    services,
+    logger,
+    database,
+    startSweep,
+    close: () => {
+      if (sweepTimer) clearInterval(sweepTimer);
+      database.close();
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import Database from 'better-sqlite3';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { RunInTransaction } from '../domain/ports';
+import * as schema from './schema';
+
+export type Db = BetterSQLite3Database<typeof schema>;
+
+export interface OpenDatabase {
+  db: Db;
+  sqlite: Database.Database;
+  transaction: RunInTransaction;
+  close(): void;
+}
+
+export const MIGRATIONS_FOLDER = resolve(__dirname, '../../migrations');
+
+/** Opens (creating if needed) and migrates the SQLite file. */
+export function openDatabase(file: string, options: { migrate?: boolean } = {}): OpenDatabase {
+  if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
+  const sqlite = new Database(file);
+  // WAL lets readers (the admin pages) run beside the writer; synchronous=FULL makes each commit durable before
+  // we answer Kartra, which is the promise the intake makes.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = drizzle(sqlite, { schema });
+  if (options.migrate !== false) migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  // IMMEDIATE takes the write lock at BEGIN, so two processes on one file cannot both read-then-write and deadlock.
+  // Nested calls become savepoints (better-sqlite3), which roll back on their own when their callback throws.
+  const transaction: RunInTransaction = (work) => sqlite.transaction(work).immediate();
+  return {
+    db,
+    sqlite,
+    transaction,
+    close: () => {
+      if (sqlite.open) sqlite.close();
+    },
+  };
+}

@@ -1,0 +1,20 @@
+import type { Repositories } from '../domain/ports';
+import type { Db } from './database';
+import { createPaymentFactRepository, createWebhookEventRepository } from './event-repositories';
+import { createGrantRepository } from './grant-repository';
+import { createMemberRepository, createProductRepository } from './member-repositories';
+import { createAccessLevelRepository, createApiTokenRepository, createSiteRepository, createWebhookSecretRepository } from './site-repositories';
+
+export function createRepositories(db: Db): Repositories {
+  return {
+    sites: createSiteRepository(db),
+    secrets: createWebhookSecretRepository(db),
+    levels: createAccessLevelRepository(db),
+    members: createMemberRepository(db),
+    products: createProductRepository(db),
+    events: createWebhookEventRepository(db),
+    facts: createPaymentFactRepository(db),
+    grants: createGrantRepository(db),
+    tokens: createApiTokenRepository(db),
+  };
+}

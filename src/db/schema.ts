@@ -1,0 +1,272 @@
+import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+// Times are stored as integer milliseconds since the epoch (UTC); names end in `At`.
+
+export const apiTokens = sqliteTable('api_tokens', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull(),
+  // SHA-256 of the token: tokens carry 256 random bits, so a fast hash is enough and lookups stay O(1).
+  tokenHash: text('token_hash').notNull().unique(),
+  tokenPrefix: text('token_prefix').notNull(),
+  // null: an operator token that sees every site; otherwise the one site this token may see.
+  siteId: integer('site_id').references(() => sites.id, { onDelete: 'cascade' }),
+  createdAt: integer('created_at').notNull(),
+  lastUsedAt: integer('last_used_at'),
+  revokedAt: integer('revoked_at'),
+});
+
+export const sites = sqliteTable('sites', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  key: text('key').notNull().unique(),
+  name: text('name').notNull(),
+  publicUrl: text('public_url'),
+  kartraEnabled: integer('kartra_enabled', { mode: 'boolean' }).notNull().default(false),
+  secretGraceHours: integer('secret_grace_hours').notNull().default(24),
+  // SHA-256 of the IPN secret_key the admin configured in Kartra; null: IPN posts are not checked.
+  ipnSecretHash: text('ipn_secret_hash'),
+  graceDays: integer('grace_days').notNull().default(10),
+  cancelMode: text('cancel_mode').notNull().default('immediate'),
+  createdAt: integer('created_at').notNull(),
+});
+
+export const webhookSecrets = sqliteTable(
+  'webhook_secrets',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    secretHash: text('secret_hash').notNull(),
+    // Last four characters, so an admin can tell which URL Kartra is using without seeing the secret.
+    secretHint: text('secret_hint').notNull(),
+    createdAt: integer('created_at').notNull(),
+    retiredAt: integer('retired_at'),
+    validUntil: integer('valid_until'),
+    lastUsedAt: integer('last_used_at'),
+  },
+  (t) => [index('webhook_secrets_site_idx').on(t.siteId)],
+);
+
+export const accessLevels = sqliteTable(
+  'access_levels',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [uniqueIndex('access_levels_site_name_idx').on(t.siteId, t.name)],
+);
+
+export const members = sqliteTable(
+  'members',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    kartraLeadId: text('kartra_lead_id'),
+    email: text('email'),
+    firstName: text('first_name'),
+    lastName: text('last_name'),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('members_site_lead_idx').on(t.siteId, t.kartraLeadId),
+    index('members_site_email_idx').on(t.siteId, t.email),
+  ],
+);
+
+export const memberEmailChanges = sqliteTable(
+  'member_email_changes',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id').notNull(),
+    memberId: integer('member_id')
+      .notNull()
+      .references(() => members.id, { onDelete: 'cascade' }),
+    previousEmail: text('previous_email'),
+    newEmail: text('new_email').notNull(),
+    eventId: integer('event_id'),
+    changedAt: integer('changed_at').notNull(),
+  },
+  (t) => [index('member_email_changes_member_idx').on(t.siteId, t.memberId)],
+);
+
+export const products = sqliteTable(
+  'products',
+  {
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    productId: text('product_id').notNull(),
+    kartraName: text('kartra_name'),
+    firstSeenAt: integer('first_seen_at'),
+    lastSeenAt: integer('last_seen_at'),
+    billingPeriodDays: integer('billing_period_days'),
+  },
+  (t) => [primaryKey({ columns: [t.siteId, t.productId] })],
+);
+
+export const productLevels = sqliteTable(
+  'product_levels',
+  {
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    productId: text('product_id').notNull(),
+    levelId: integer('level_id')
+      .notNull()
+      .references(() => accessLevels.id, { onDelete: 'restrict' }),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.siteId, t.productId, t.levelId] }), index('product_levels_level_idx').on(t.levelId)],
+);
+
+export const webhookEvents = sqliteTable(
+  'webhook_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    receivedAt: integer('received_at').notNull(),
+    channel: text('channel').notNull(),
+    sourceIp: text('source_ip'),
+    headersJson: text('headers_json').notNull(),
+    // Bytes as received: a body that is not valid UTF-8 is kept exactly, so nothing is lost.
+    rawBody: blob('raw_body', { mode: 'buffer' }).notNull(),
+    status: text('status').notNull(),
+    fingerprint: text('fingerprint'),
+    duplicateOfEventId: integer('duplicate_of_event_id'),
+    kind: text('kind'),
+    action: text('action'),
+    productId: text('product_id'),
+    leadId: text('lead_id'),
+    email: text('email'),
+    transactionId: text('transaction_id'),
+    memberId: integer('member_id'),
+    kartraTimeRaw: text('kartra_time_raw'),
+    kartraTimeAt: integer('kartra_time_at'),
+    parsedJson: text('parsed_json'),
+    notesJson: text('notes_json'),
+    summary: text('summary'),
+    error: text('error'),
+    attempts: integer('attempts').notNull().default(1),
+    processedAt: integer('processed_at'),
+  },
+  (t) => [
+    index('webhook_events_site_id_idx').on(t.siteId, t.id),
+    index('webhook_events_site_status_idx').on(t.siteId, t.status, t.id),
+    index('webhook_events_site_product_idx').on(t.siteId, t.productId, t.id),
+    index('webhook_events_site_email_idx').on(t.siteId, t.email, t.id),
+    index('webhook_events_site_action_idx').on(t.siteId, t.action, t.id),
+    index('webhook_events_site_received_idx').on(t.siteId, t.receivedAt),
+  ],
+);
+
+// Kartra sends no event id, so each event claims its fingerprint here; the primary key makes the claim atomic.
+export const eventFingerprints = sqliteTable(
+  'event_fingerprints',
+  {
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    fingerprint: text('fingerprint').notNull(),
+    eventId: integer('event_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.siteId, t.fingerprint] })],
+);
+
+// Money facts from Kartra (sales, rebills, refunds, chargebacks, cancellations, failed payments).
+// Access is derived from the set of facts, so the order in which Kartra delivers them does not matter.
+export const paymentFacts = sqliteTable(
+  'payment_facts',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    kind: text('kind').notNull(),
+    factKey: text('fact_key').notNull(),
+    memberId: integer('member_id')
+      .notNull()
+      .references(() => members.id, { onDelete: 'cascade' }),
+    productId: text('product_id').notNull(),
+    sourceKey: text('source_key').notNull(),
+    transactionId: text('transaction_id'),
+    parentTransactionId: text('parent_transaction_id'),
+    subscriptionId: text('subscription_id'),
+    payNumber: integer('pay_number'),
+    amountCents: integer('amount_cents'),
+    occurredAt: integer('occurred_at').notNull(),
+    eventId: integer('event_id').notNull(),
+  },
+  (t) => [
+    uniqueIndex('payment_facts_site_kind_key_idx').on(t.siteId, t.kind, t.factKey),
+    index('payment_facts_site_source_idx').on(t.siteId, t.sourceKey),
+    index('payment_facts_site_txn_idx').on(t.siteId, t.transactionId),
+    index('payment_facts_site_product_idx').on(t.siteId, t.productId),
+  ],
+);
+
+export const grants = sqliteTable(
+  'grants',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    memberId: integer('member_id')
+      .notNull()
+      .references(() => members.id, { onDelete: 'cascade' }),
+    levelId: integer('level_id')
+      .notNull()
+      .references(() => accessLevels.id, { onDelete: 'restrict' }),
+    sourceType: text('source_type').notNull(),
+    sourceKey: text('source_key').notNull(),
+    productId: text('product_id'),
+    transactionId: text('transaction_id'),
+    subscriptionId: text('subscription_id'),
+    status: text('status').notNull(),
+    revokedReason: text('revoked_reason'),
+    // An admin's revoke (or a mapping deleted with revoke) sticks: later Kartra events do not undo it.
+    adminLocked: integer('admin_locked', { mode: 'boolean' }).notNull().default(false),
+    expiresAt: integer('expires_at'),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('grants_source_level_idx').on(t.siteId, t.memberId, t.sourceKey, t.levelId),
+    index('grants_site_member_idx').on(t.siteId, t.memberId),
+    index('grants_site_level_idx').on(t.siteId, t.levelId, t.status),
+    index('grants_site_source_idx').on(t.siteId, t.sourceKey),
+  ],
+);
+
+// Append-only: every change to a grant with the event or admin that caused it.
+export const grantHistory = sqliteTable(
+  'grant_history',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id').notNull(),
+    grantId: integer('grant_id')
+      .notNull()
+      .references(() => grants.id, { onDelete: 'cascade' }),
+    memberId: integer('member_id').notNull(),
+    levelId: integer('level_id').notNull(),
+    change: text('change').notNull(),
+    reason: text('reason').notNull(),
+    eventId: integer('event_id'),
+    actor: text('actor').notNull(),
+    at: integer('at').notNull(),
+  },
+  (t) => [
+    index('grant_history_site_member_idx').on(t.siteId, t.memberId, t.id),
+    index('grant_history_site_event_idx').on(t.siteId, t.eventId),
+  ],
+);
+

@@ -1,0 +1,208 @@
+import { NotFoundError, InvalidInputError, ConflictError } from '../errors';
+import type { Grant, Site } from '../model';
+import type { Clock, Repositories, RunInTransaction } from '../ports';
+import { deriveSourceState, isGrantEffective } from './access-rules';
+
+export interface GrantCause {
+  /** The webhook event behind the change, if any. */
+  eventId: number | null;
+  /** Who made the change: `kartra`, `admin:<token name>`, `system`. */
+  actor: string;
+  /** A rebill confirms the grants it pays for, even when nothing else changes. */
+  confirmsPayment?: boolean;
+}
+
+export interface SourceChange {
+  created: number;
+  revoked: number;
+  restored: number;
+  confirmed: number;
+  unchanged: number;
+  state: string;
+}
+
+export type AccessService = ReturnType<typeof createAccessService>;
+
+export function createAccessService({ repos, clock, transaction }: { repos: Repositories; clock: Clock; transaction: RunInTransaction }) {
+  const { grants, facts, products, levels } = repos;
+
+  /**
+   * Brings the grants of one purchase (a one-time order or a subscription) in line with its money facts and the
+   * product's current mapping. Idempotent: running it twice changes nothing the second time.
+   */
+  function reconcileSource(site: Site, memberId: number, sourceKey: string, productId: string, cause: GrantCause): SourceChange {
+    const now = clock.now();
+    const product = products.find(site.id, productId);
+    const sourceFacts = facts.forSource(site.id, sourceKey);
+    const derived = deriveSourceState(
+      sourceFacts,
+      { graceDays: site.graceDays, cancelMode: site.cancelMode, billingPeriodDays: product?.billingPeriodDays ?? null },
+      now,
+    );
+    const change: SourceChange = { created: 0, revoked: 0, restored: 0, confirmed: 0, unchanged: 0, state: derived.state };
+    if (derived.state === 'no_payment') return change;
+
+    const existing = grants.forSource(site.id, sourceKey).filter((grant) => grant.memberId === memberId);
+    const subscriptionId = sourceFacts.find((fact) => fact.subscriptionId)?.subscriptionId ?? null;
+    const firstPayment = sourceFacts.find((fact) => fact.kind === 'purchase') ?? sourceFacts.find((fact) => fact.kind === 'rebill');
+
+    for (const levelId of product?.levelIds ?? []) {
+      if (existing.some((grant) => grant.levelId === levelId)) continue;
+      const grant = grants.create({
+        siteId: site.id,
+        memberId,
+        levelId,
+        sourceType: 'purchase',
+        sourceKey,
+        productId,
+        transactionId: firstPayment?.transactionId ?? null,
+        subscriptionId,
+        status: derived.state === 'active' ? 'active' : 'revoked',
+        revokedReason: derived.state === 'revoked' ? derived.reason : null,
+        expiresAt: derived.state === 'active' ? derived.endsAt : null,
+        createdAt: now,
+      });
+      if (derived.state === 'active') {
+        history(grant, 'granted', `purchase of product ${productId}${describeOrder(firstPayment?.transactionId, subscriptionId)}`, cause);
+        if (derived.endsAt) history(grant, 'expires', `${derived.note}; access ends ${derived.endsAt.toISOString()}`, cause);
+      } else {
+        history(grant, 'revoked', `${derived.reason} (known before this purchase was applied)`, cause);
+      }
+      change.created += 1;
+    }
+
+    for (const grant of existing) {
+      if (grant.adminLocked) {
+        change.unchanged += 1;
+        continue;
+      }
+      if (derived.state === 'revoked') {
+        if (grant.status === 'revoked' && grant.revokedReason === derived.reason) {
+          change.unchanged += 1;
+          continue;
+        }
+        grants.update(site.id, grant.id, { status: 'revoked', revokedReason: derived.reason, expiresAt: null }, now);
+        history(grant, 'revoked', derived.reason, cause);
+        change.revoked += 1;
+        continue;
+      }
+      const endsAtChanged = (grant.expiresAt?.getTime() ?? null) !== (derived.endsAt?.getTime() ?? null);
+      if (grant.status === 'revoked') {
+        grants.update(site.id, grant.id, { status: 'active', revokedReason: null, expiresAt: derived.endsAt }, now);
+        history(grant, 'restored', derived.note, cause);
+        change.restored += 1;
+      } else if (endsAtChanged) {
+        grants.update(site.id, grant.id, { expiresAt: derived.endsAt }, now);
+        history(grant, 'expires', derived.endsAt ? `${derived.note}; access ends ${derived.endsAt.toISOString()}` : `${derived.note}; no end date`, cause);
+        change.unchanged += 1;
+      } else {
+        change.unchanged += 1;
+      }
+      if (cause.confirmsPayment && cause.eventId !== null && !grants.hasHistory(site.id, grant.id, 'confirmed', cause.eventId)) {
+        history(grant, 'confirmed', derived.note, cause);
+        change.confirmed += 1;
+      }
+    }
+    return change;
+  }
+
+  function history(grant: Grant, change: Parameters<typeof grants.addHistory>[0]['change'], reason: string, cause: GrantCause) {
+    grants.addHistory({
+      siteId: grant.siteId,
+      grantId: grant.id,
+      memberId: grant.memberId,
+      levelId: grant.levelId,
+      change,
+      reason,
+      eventId: cause.eventId,
+      actor: cause.actor,
+      at: clock.now(),
+    });
+  }
+
+  function grantManually(site: Site, memberId: number, levelId: number, expiresAt: Date | null, actor: string): Grant {
+    return transaction(() => {
+      const now = clock.now();
+      if (!repos.members.findById(site.id, memberId)) throw new NotFoundError('member', memberId);
+      if (!levels.findById(site.id, levelId)) throw new InvalidInputError('unknown level', [{ path: 'levelId', message: `level ${levelId} does not exist on this site` }]);
+      if (expiresAt && expiresAt.getTime() <= now.getTime()) {
+        throw new InvalidInputError('expiry must be in the future', [{ path: 'expiresAt', message: 'must be in the future' }]);
+      }
+      const grant = grants.create({
+        siteId: site.id,
+        memberId,
+        levelId,
+        sourceType: 'manual',
+        sourceKey: `manual:${now.getTime()}:${Math.random().toString(36).slice(2, 10)}`,
+        productId: null,
+        transactionId: null,
+        subscriptionId: null,
+        status: 'active',
+        revokedReason: null,
+        expiresAt,
+        createdAt: now,
+      });
+      history(grant, 'granted', expiresAt ? `granted by an admin until ${expiresAt.toISOString()}` : 'granted by an admin', { eventId: null, actor });
+      return grant;
+    });
+  }
+
+  function revokeManualGrant(site: Site, memberId: number, grantId: number, actor: string): Grant {
+    return transaction(() => {
+      const grant = grants.findById(site.id, grantId);
+      if (!grant || grant.memberId !== memberId) throw new NotFoundError('grant', grantId);
+      if (grant.sourceType !== 'manual') {
+        throw new ConflictError('only manual grants can be revoked by hand; purchase grants follow Kartra payments');
+      }
+      if (grant.status === 'revoked') return grant;
+      grants.update(site.id, grant.id, { status: 'revoked', revokedReason: 'revoked by an admin', adminLocked: true }, clock.now());
+      history(grant, 'revoked', 'revoked by an admin', { eventId: null, actor });
+      return { ...grant, status: 'revoked' as const, revokedReason: 'revoked by an admin', adminLocked: true };
+    });
+  }
+
+  /** Used when a mapping is deleted with revoke: the grants stay revoked whatever Kartra sends later. */
+  function revokeProductGrants(site: Site, productId: string, actor: string): number {
+    const active = grants.activeForProduct(site.id, productId);
+    for (const grant of active) {
+      grants.update(site.id, grant.id, { status: 'revoked', revokedReason: `mapping for product ${productId} deleted`, adminLocked: true }, clock.now());
+      history(grant, 'revoked', `mapping for product ${productId} deleted by an admin`, { eventId: null, actor });
+    }
+    return active.length;
+  }
+
+  /**
+   * Writes the history of grants whose time has come (grace run out, paid period over, manual expiry). Effective
+   * access already honours `expiresAt` at read time; the sweep only records it. Safe to run twice or to stop midway.
+   */
+  function sweepExpired(batchSize = 200): number {
+    const now = clock.now();
+    const due = grants.dueForExpiry(now, batchSize);
+    let swept = 0;
+    for (const grant of due) {
+      transaction(() => {
+        const current = grants.findById(grant.siteId, grant.id);
+        if (!current || isGrantEffective(current, now) || current.status !== 'active') return;
+        const site = repos.sites.findById(grant.siteId);
+        if (!site) return;
+        if (current.sourceType === 'purchase' && current.productId) {
+          reconcileSource(site, current.memberId, current.sourceKey, current.productId, { eventId: null, actor: 'system' });
+        }
+        const after = grants.findById(grant.siteId, grant.id);
+        if (after && after.status === 'active') {
+          grants.update(site.id, grant.id, { status: 'revoked', revokedReason: 'expired' }, now);
+          history(after, 'expired', current.sourceType === 'manual' ? 'manual grant expired' : 'access period ended', { eventId: null, actor: 'system' });
+        }
+        swept += 1;
+      });
+    }
+    return swept;
+  }
+
+  return { reconcileSource, grantManually, revokeManualGrant, revokeProductGrants, sweepExpired };
+}
+
+function describeOrder(transactionId: string | null | undefined, subscriptionId: string | null): string {
+  const parts = [transactionId ? `order ${transactionId}` : null, subscriptionId ? `subscription ${subscriptionId}` : null].filter(Boolean);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}

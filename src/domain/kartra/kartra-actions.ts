@@ -1,0 +1,49 @@
+import type { MoneyEventKind } from './kartra-event';
+
+/**
+ * Every outbound `action` string Kartra documents (REFERENCE.md §6.8: 24 pages, 25 strings). The ones that move
+ * money map to a money event; the rest are recognised and logged as changing no access.
+ */
+export const OUTBOUND_MONEY_ACTIONS: Readonly<Record<string, MoneyEventKind>> = {
+  buy_product: 'purchase',
+  refund_product: 'refund',
+  partial_refund_product: 'partial_refund',
+  cancel_subscription: 'subscription_cancel',
+};
+
+export const OUTBOUND_OTHER_ACTIONS: ReadonlySet<string> = new Set([
+  'membership_granted',
+  'membership_revoked',
+  'assign_tag',
+  'unassign_tag',
+  'list_subscription',
+  'list_unsubscription',
+  'affiliate_signup',
+  'jv_signup',
+  'calendar_subscribe',
+  'calendar_cancel',
+  'calendar_complete',
+  'click_page_split_test_link',
+  'filled_form',
+  'kartra_page_visit',
+  'reaches_score',
+  'sequence_subscription',
+  'sequence_unsubscription',
+  'sequence_completion',
+  'survey_complete',
+  'video_play',
+  'video_complete',
+]);
+
+/** IPN `transaction_type` values (REFERENCE.md §7.3), and the transaction types seen inside outbound details. */
+export const TRANSACTION_TYPES: Readonly<Record<string, MoneyEventKind>> = {
+  sale: 'purchase',
+  rebill: 'rebill',
+  failed: 'payment_failed',
+  refund: 'refund',
+  partial_refund: 'partial_refund',
+  chargeback: 'chargeback',
+  cancellation: 'subscription_cancel',
+  cancelation: 'subscription_cancel',
+  cancel: 'subscription_cancel',
+};

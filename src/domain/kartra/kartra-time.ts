@@ -1,0 +1,61 @@
+/**
+ * Kartra writes times as naive "YYYY-MM-DD HH:MM:SS" strings it calls "EST", without saying whether that is a fixed
+ * UTC-5 or US Eastern time with daylight saving (REFERENCE.md §9). We keep the raw string and read it in a
+ * configurable IANA zone (KARTRA_TIMEZONE, America/New_York by default).
+ */
+const NAIVE_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?(?:\s*(?:EST|EDT|ET))?$/i;
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(timeZone: string): Intl.DateTimeFormat {
+  let formatter = formatters.get(timeZone);
+  if (!formatter) {
+    formatter = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    formatters.set(timeZone, formatter);
+  }
+  return formatter;
+}
+
+/** Offset of `timeZone` from UTC at `instantMs`, in milliseconds (negative west of Greenwich). */
+function zoneOffsetMs(timeZone: string, instantMs: number): number {
+  const parts = formatterFor(timeZone).formatToParts(new Date(instantMs));
+  const field = (type: string) => Number(parts.find((part) => part.type === type)?.value);
+  const asUtc = Date.UTC(field('year'), field('month') - 1, field('day'), field('hour'), field('minute'), field('second'));
+  return asUtc - Math.floor(instantMs / 1000) * 1000;
+}
+
+export function isValidTimeZone(timeZone: string): boolean {
+  try {
+    formatterFor(timeZone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The instant a Kartra wall-clock time denotes in `timeZone`, or undefined when the string is not one. */
+export function parseKartraTime(raw: string, timeZone: string): Date | undefined {
+  const match = NAIVE_TIME.exec(raw.trim());
+  if (!match) return undefined;
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0] = match.slice(1, 7).map((part) => Number(part ?? 0));
+  // Kartra's "not set" value for dates.
+  if (year === 0) return undefined;
+  const wallClockAsUtc = Date.UTC(year, month - 1, day, hour, minute, second);
+  const check = new Date(wallClockAsUtc);
+  if (check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
+    return undefined;
+  }
+  // Two passes settle the offset across a daylight-saving change.
+  let instant = wallClockAsUtc - zoneOffsetMs(timeZone, wallClockAsUtc);
+  instant = wallClockAsUtc - zoneOffsetMs(timeZone, instant);
+  return new Date(instant);
+}

@@ -1,0 +1,64 @@
+import { effectiveLevelIds, isGrantEffective } from '../access/access-rules';
+import { NotFoundError } from '../errors';
+import type { Grant, GrantHistoryEntry, Member, MemberEmailChange, Site } from '../model';
+import type { Clock, Repositories } from '../ports';
+
+export interface MemberSummary extends Member {
+  levels: { id: number; name: string }[];
+}
+
+export interface GrantDetail extends Grant {
+  levelName: string;
+  effective: boolean;
+  history: GrantHistoryEntry[];
+}
+
+export interface MemberDetail extends MemberSummary {
+  grants: GrantDetail[];
+  emailChanges: MemberEmailChange[];
+}
+
+export type MemberService = ReturnType<typeof createMemberService>;
+
+/** Read side of members: effective levels are computed against the current time, never stored as a flag. */
+export function createMemberService({ repos, clock }: { repos: Repositories; clock: Clock }) {
+  function levelNames(siteId: number): Map<number, string> {
+    return new Map(repos.levels.list(siteId).map((level) => [level.id, level.name]));
+  }
+
+  function search(site: Site, filter: { email?: string; query?: string; limit: number; afterId?: number }): MemberSummary[] {
+    const found = repos.members.search(site.id, filter);
+    const names = levelNames(site.id);
+    const grantsByMember = new Map<number, Grant[]>();
+    for (const grant of repos.grants.forMembers(site.id, found.map((member) => member.id))) {
+      grantsByMember.set(grant.memberId, [...(grantsByMember.get(grant.memberId) ?? []), grant]);
+    }
+    const now = clock.now();
+    return found.map((member) => ({
+      ...member,
+      levels: effectiveLevelIds(grantsByMember.get(member.id) ?? [], now).map((id) => ({ id, name: names.get(id) ?? `level ${id}` })),
+    }));
+  }
+
+  function detail(site: Site, memberId: number): MemberDetail {
+    const member = repos.members.findById(site.id, memberId);
+    if (!member) throw new NotFoundError('member', memberId);
+    const names = levelNames(site.id);
+    const now = clock.now();
+    const grants = repos.grants.forMember(site.id, memberId);
+    const history = repos.grants.historyForMember(site.id, memberId);
+    return {
+      ...member,
+      levels: effectiveLevelIds(grants, now).map((id) => ({ id, name: names.get(id) ?? `level ${id}` })),
+      grants: grants.map((grant) => ({
+        ...grant,
+        levelName: names.get(grant.levelId) ?? `level ${grant.levelId}`,
+        effective: isGrantEffective(grant, now),
+        history: history.filter((entry) => entry.grantId === grant.id),
+      })),
+      emailChanges: repos.members.emailChanges(site.id, memberId),
+    };
+  }
+
+  return { search, detail };
+}

@@ -1,0 +1,168 @@
+/** Domain objects as repositories return them. Times are Dates; ids of Kartra objects are strings. */
+
+export type CancelMode = 'immediate' | 'period_end';
+
+export interface Site {
+  id: number;
+  key: string;
+  name: string;
+  publicUrl: string | null;
+  kartraEnabled: boolean;
+  secretGraceHours: number;
+  ipnSecretHash: string | null;
+  graceDays: number;
+  cancelMode: CancelMode;
+  createdAt: Date;
+}
+
+export interface WebhookSecret {
+  id: number;
+  siteId: number;
+  secretHash: string;
+  secretHint: string;
+  createdAt: Date;
+  retiredAt: Date | null;
+  validUntil: Date | null;
+  lastUsedAt: Date | null;
+}
+
+export interface AccessLevel {
+  id: number;
+  siteId: number;
+  name: string;
+  createdAt: Date;
+}
+
+export interface Member {
+  id: number;
+  siteId: number;
+  kartraLeadId: string | null;
+  email: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface Product {
+  siteId: number;
+  productId: string;
+  kartraName: string | null;
+  firstSeenAt: Date | null;
+  lastSeenAt: Date | null;
+  billingPeriodDays: number | null;
+  levelIds: number[];
+}
+
+export type PaymentFactKind =
+  | 'purchase'
+  | 'rebill'
+  | 'refund'
+  | 'partial_refund'
+  | 'chargeback'
+  | 'subscription_cancel'
+  | 'payment_failed';
+
+export interface PaymentFact {
+  id: number;
+  siteId: number;
+  kind: PaymentFactKind;
+  memberId: number;
+  productId: string;
+  /** The purchase this fact belongs to: `sub:<subscription id>` or `txn:<order id>`. */
+  sourceKey: string;
+  transactionId: string | null;
+  parentTransactionId: string | null;
+  subscriptionId: string | null;
+  payNumber: number | null;
+  amountCents: number | null;
+  occurredAt: Date;
+  eventId: number;
+}
+
+export type GrantStatus = 'active' | 'revoked';
+export type GrantSourceType = 'purchase' | 'manual';
+
+export interface Grant {
+  id: number;
+  siteId: number;
+  memberId: number;
+  levelId: number;
+  sourceType: GrantSourceType;
+  sourceKey: string;
+  productId: string | null;
+  transactionId: string | null;
+  subscriptionId: string | null;
+  status: GrantStatus;
+  revokedReason: string | null;
+  adminLocked: boolean;
+  /** When access from this grant ends by itself (manual expiry, payment grace, paid period); null: no end. */
+  expiresAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type GrantChange = 'granted' | 'confirmed' | 'revoked' | 'restored' | 'expires' | 'expired';
+
+export interface GrantHistoryEntry {
+  id: number;
+  siteId: number;
+  grantId: number;
+  memberId: number;
+  levelId: number;
+  change: GrantChange;
+  reason: string;
+  eventId: number | null;
+  actor: string;
+  at: Date;
+}
+
+export interface MemberEmailChange {
+  id: number;
+  memberId: number;
+  previousEmail: string | null;
+  newEmail: string;
+  eventId: number | null;
+  changedAt: Date;
+}
+
+export const EVENT_STATUSES = ['received', 'applied', 'duplicate', 'unmapped', 'ignored', 'invalid', 'rejected', 'failed'] as const;
+export type EventStatus = (typeof EVENT_STATUSES)[number];
+
+export interface WebhookEventRecord {
+  id: number;
+  siteId: number;
+  receivedAt: Date;
+  channel: string;
+  sourceIp: string | null;
+  headers: Record<string, string>;
+  rawBody: Buffer;
+  status: EventStatus;
+  fingerprint: string | null;
+  duplicateOfEventId: number | null;
+  kind: string | null;
+  action: string | null;
+  productId: string | null;
+  leadId: string | null;
+  email: string | null;
+  transactionId: string | null;
+  memberId: number | null;
+  kartraTimeRaw: string | null;
+  kartraTimeAt: Date | null;
+  parsed: unknown;
+  notes: { path: string; message: string }[];
+  summary: string | null;
+  error: string | null;
+  attempts: number;
+  processedAt: Date | null;
+}
+
+export interface ApiToken {
+  id: number;
+  name: string;
+  tokenPrefix: string;
+  siteId: number | null;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}

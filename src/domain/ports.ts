@@ -1,0 +1,222 @@
+import type {
+  AccessLevel,
+  ApiToken,
+  CancelMode,
+  EventStatus,
+  Grant,
+  GrantChange,
+  GrantHistoryEntry,
+  GrantSourceType,
+  GrantStatus,
+  Member,
+  MemberEmailChange,
+  PaymentFact,
+  Product,
+  Site,
+  WebhookEventRecord,
+  WebhookSecret,
+} from './model';
+
+/** Interfaces the domain needs; db/ implements them. Every method that reads site data takes the site id. */
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface SiteRepository {
+  create(input: { key: string; name: string; createdAt: Date }): Site;
+  findById(siteId: number): Site | null;
+  findByKey(key: string): Site | null;
+  list(siteIds: number[] | 'all'): Site[];
+  update(
+    siteId: number,
+    changes: Partial<Pick<Site, 'name' | 'publicUrl' | 'kartraEnabled' | 'ipnSecretHash' | 'graceDays' | 'cancelMode' | 'secretGraceHours'>>,
+  ): void;
+}
+
+export interface WebhookSecretRepository {
+  add(input: { siteId: number; secretHash: string; secretHint: string; createdAt: Date }): WebhookSecret;
+  /** The current secret and any retired one still inside its grace period. */
+  listUsable(siteId: number, now: Date): WebhookSecret[];
+  listAll(siteId: number): WebhookSecret[];
+  retireCurrent(siteId: number, retiredAt: Date, validUntil: Date): void;
+  markUsed(secretId: number, usedAt: Date): void;
+}
+
+export interface AccessLevelRepository {
+  create(siteId: number, name: string, createdAt: Date): AccessLevel;
+  list(siteId: number): AccessLevel[];
+  findById(siteId: number, levelId: number): AccessLevel | null;
+  findByName(siteId: number, name: string): AccessLevel | null;
+  rename(siteId: number, levelId: number, name: string): void;
+  delete(siteId: number, levelId: number): void;
+}
+
+export interface MemberSearch {
+  email?: string;
+  query?: string;
+  limit: number;
+  afterId?: number;
+}
+
+export interface MemberRepository {
+  findByLeadId(siteId: number, leadId: string): Member | null;
+  findByEmail(siteId: number, email: string): Member | null;
+  findById(siteId: number, memberId: number): Member | null;
+  create(input: Omit<Member, 'id'>): Member;
+  update(siteId: number, memberId: number, changes: Partial<Omit<Member, 'id' | 'siteId' | 'createdAt'>>): void;
+  recordEmailChange(input: Omit<MemberEmailChange, 'id'> & { siteId: number }): void;
+  emailChanges(siteId: number, memberId: number): MemberEmailChange[];
+  search(siteId: number, search: MemberSearch): Member[];
+}
+
+export interface ProductRepository {
+  recordSeen(siteId: number, productId: string, kartraName: string | undefined, seenAt: Date): void;
+  /** Makes sure a product row exists (an admin may map a product before Kartra ever sent it). */
+  ensure(siteId: number, productId: string): void;
+  find(siteId: number, productId: string): Product | null;
+  setLevels(siteId: number, productId: string, levelIds: number[], billingPeriodDays: number | null, at: Date): void;
+  clearLevels(siteId: number, productId: string): void;
+  listMapped(siteId: number): Product[];
+  listDiscovered(siteId: number): Product[];
+  productIdsForLevel(siteId: number, levelId: number): string[];
+}
+
+export interface ProductActivity {
+  productId: string;
+  eventCount: number;
+  buyerCount: number;
+}
+
+export interface NewWebhookEvent {
+  siteId: number;
+  receivedAt: Date;
+  channel: string;
+  sourceIp: string | null;
+  headers: Record<string, string>;
+  rawBody: Buffer;
+}
+
+export interface EventOutcomeUpdate {
+  status: EventStatus;
+  channel?: string;
+  fingerprint?: string | null;
+  duplicateOfEventId?: number | null;
+  kind?: string | null;
+  action?: string | null;
+  productId?: string | null;
+  leadId?: string | null;
+  email?: string | null;
+  transactionId?: string | null;
+  memberId?: number | null;
+  kartraTimeRaw?: string | null;
+  kartraTimeAt?: Date | null;
+  parsed?: unknown;
+  notes?: { path: string; message: string }[];
+  summary?: string | null;
+  error?: string | null;
+  processedAt: Date;
+}
+
+export interface EventQuery {
+  statuses?: EventStatus[];
+  action?: string;
+  productId?: string;
+  email?: string;
+  since?: Date;
+  until?: Date;
+  /** Keyset pagination: events with an id below this one (the log is newest first). */
+  beforeId?: number;
+  limit: number;
+}
+
+export interface WebhookEventRepository {
+  insert(event: NewWebhookEvent): number;
+  recordOutcome(siteId: number, eventId: number, outcome: EventOutcomeUpdate): void;
+  incrementAttempts(siteId: number, eventId: number): void;
+  findById(siteId: number, eventId: number): WebhookEventRecord | null;
+  list(siteId: number, query: EventQuery): WebhookEventRecord[];
+  /** Ids in receipt order, for re-applying. */
+  idsForReapply(siteId: number, filter: { statuses: EventStatus[]; since?: Date; productId?: string }): number[];
+  productActivity(siteId: number, productIds: string[]): ProductActivity[];
+  countUnmapped(siteId: number, productId: string): { events: number; people: number };
+  lastReceived(siteId: number): { at: Date; action: string | null } | null;
+  lastReceivedByAction(siteId: number): { action: string; at: Date }[];
+  /** Atomically claims a fingerprint; returns the id of the event that owns it (this one, or an earlier one). */
+  claimFingerprint(siteId: number, fingerprint: string, eventId: number): number;
+}
+
+export interface NewPaymentFact extends Omit<PaymentFact, 'id'> {
+  /** Identifies the fact within its kind: Kartra's order id, or the event fingerprint when there is none. */
+  factKey: string;
+}
+
+export interface PaymentFactRepository {
+  /** Inserts unless the same fact (kind and key) is already recorded; idempotent. */
+  record(fact: NewPaymentFact): void;
+  forSource(siteId: number, sourceKey: string): PaymentFact[];
+  findPaymentByTransaction(siteId: number, transactionId: string): PaymentFact | null;
+  latestPurchaseSource(siteId: number, memberId: number, productId: string): string | null;
+  sourcesForProduct(siteId: number, productId: string): { sourceKey: string; memberId: number }[];
+}
+
+export interface NewGrant {
+  siteId: number;
+  memberId: number;
+  levelId: number;
+  sourceType: GrantSourceType;
+  sourceKey: string;
+  productId: string | null;
+  transactionId: string | null;
+  subscriptionId: string | null;
+  status: GrantStatus;
+  revokedReason: string | null;
+  expiresAt: Date | null;
+  createdAt: Date;
+}
+
+export interface GrantRepository {
+  create(grant: NewGrant): Grant;
+  update(siteId: number, grantId: number, changes: Partial<Pick<Grant, 'status' | 'revokedReason' | 'adminLocked' | 'expiresAt'>>, at: Date): void;
+  findById(siteId: number, grantId: number): Grant | null;
+  forSource(siteId: number, sourceKey: string): Grant[];
+  forMember(siteId: number, memberId: number): Grant[];
+  forMembers(siteId: number, memberIds: number[]): Grant[];
+  activeForProduct(siteId: number, productId: string): Grant[];
+  countActiveByLevel(siteId: number): { levelId: number; memberCount: number }[];
+  countAnyForLevel(siteId: number, levelId: number): number;
+  /** Active grants whose end time has passed, across sites, for the sweep. */
+  dueForExpiry(now: Date, limit: number): Grant[];
+  addHistory(entry: Omit<GrantHistoryEntry, 'id'>): void;
+  hasHistory(siteId: number, grantId: number, change: GrantChange, eventId: number): boolean;
+  historyForMember(siteId: number, memberId: number): GrantHistoryEntry[];
+  historyForEvent(siteId: number, eventId: number): GrantHistoryEntry[];
+}
+
+export interface ApiTokenRepository {
+  create(input: { name: string; tokenHash: string; tokenPrefix: string; siteId: number | null; createdAt: Date }): ApiToken;
+  findActiveByHash(tokenHash: string): ApiToken | null;
+  list(): ApiToken[];
+  revoke(tokenId: number, at: Date): boolean;
+  markUsed(tokenId: number, at: Date): void;
+}
+
+export interface Repositories {
+  sites: SiteRepository;
+  secrets: WebhookSecretRepository;
+  levels: AccessLevelRepository;
+  members: MemberRepository;
+  products: ProductRepository;
+  events: WebhookEventRepository;
+  facts: PaymentFactRepository;
+  grants: GrantRepository;
+  tokens: ApiTokenRepository;
+}
+
+/**
+ * Runs `work` in one SQLite transaction. better-sqlite3 is synchronous, so `work` must be too: an async callback
+ * would commit before its awaits ran. Nested calls become savepoints, rolled back on their own when they throw.
+ */
+export type RunInTransaction = <T>(work: () => T) => T;
+
+export type { CancelMode };

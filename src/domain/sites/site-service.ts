@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
+import type { AccessLevel, CancelMode, Site, WebhookSecret } from '../model';
+import type { Clock, Repositories, RunInTransaction } from '../ports';
+import { generateSecret, hashSecret } from '../secrets';
+
+const HOUR_MS = 60 * 60 * 1000;
+
+export interface IntegrationState {
+  enabled: boolean;
+  /** The full URL, present only in the answer that created its secret: it is never shown again. */
+  webhookUrl: string | null;
+  /** The URL with the secret masked, so an admin can tell which URL Kartra uses. */
+  webhookUrlMasked: string | null;
+  secrets: { id: number; hint: string; current: boolean; createdAt: Date; validUntil: Date | null; lastUsedAt: Date | null }[];
+  lastEventAt: Date | null;
+  lastEventAction: string | null;
+  ipnSecretSet: boolean;
+  graceDays: number;
+  cancelMode: CancelMode;
+}
+
+export type SiteService = ReturnType<typeof createSiteService>;
+
+export function createSiteService({ repos, clock, transaction, publicUrl }: { repos: Repositories; clock: Clock; transaction: RunInTransaction; publicUrl: string }) {
+  function requireSite(siteId: number, visibleSiteIds: number[] | 'all'): Site {
+    const site = repos.sites.findById(siteId);
+    // A site the caller may not see is indistinguishable from one that does not exist.
+    if (!site || (visibleSiteIds !== 'all' && !visibleSiteIds.includes(site.id))) throw new NotFoundError('site', siteId);
+    return site;
+  }
+
+  function createSite(name: string): Site {
+    // 12 random bytes: the key is public (it is in the URL) but should not be guessable or enumerable.
+    return repos.sites.create({ key: randomBytes(12).toString('base64url'), name: name.trim(), createdAt: clock.now() });
+  }
+
+  function baseUrl(site: Site): string {
+    return (site.publicUrl ?? publicUrl).replace(/\/+$/, '');
+  }
+
+  function hookUrl(site: Site, secret: string): string {
+    return `${baseUrl(site)}/hooks/kartra/${site.key}/${secret}`;
+  }
+
+  function integrationState(site: Site, revealedSecret?: string): IntegrationState {
+    const now = clock.now();
+    const secrets = repos.secrets.listAll(site.id).filter((secret) => secret.retiredAt === null || (secret.validUntil && secret.validUntil > now));
+    const current = secrets.find((secret) => secret.retiredAt === null);
+    const last = repos.events.lastReceived(site.id);
+    return {
+      enabled: site.kartraEnabled,
+      webhookUrl: revealedSecret ? hookUrl(site, revealedSecret) : null,
+      webhookUrlMasked: current ? `${baseUrl(site)}/hooks/kartra/${site.key}/…${current.secretHint}` : null,
+      secrets: secrets.map((secret: WebhookSecret) => ({
+        id: secret.id,
+        hint: secret.secretHint,
+        current: secret.retiredAt === null,
+        createdAt: secret.createdAt,
+        validUntil: secret.validUntil,
+        lastUsedAt: secret.lastUsedAt,
+      })),
+      lastEventAt: last?.at ?? null,
+      lastEventAction: last?.action ?? null,
+      ipnSecretSet: site.ipnSecretHash !== null,
+      graceDays: site.graceDays,
+      cancelMode: site.cancelMode,
+    };
+  }
+
+  function issueSecret(site: Site): string {
+    const secret = generateSecret();
+    repos.secrets.add({ siteId: site.id, secretHash: hashSecret(secret), secretHint: secret.slice(-4), createdAt: clock.now() });
+    return secret;
+  }
+
+  /** Enabling for the first time issues the URL; re-enabling keeps the URL Kartra already has. */
+  function setEnabled(site: Site, enabled: boolean): IntegrationState {
+    return transaction(() => {
+      repos.sites.update(site.id, { kartraEnabled: enabled });
+      const updated = { ...site, kartraEnabled: enabled };
+      const hasSecret = repos.secrets.listAll(site.id).some((secret) => secret.retiredAt === null);
+      const revealed = enabled && !hasSecret ? issueSecret(updated) : undefined;
+      return integrationState(updated, revealed);
+    });
+  }
+
+  /** A new URL; the old one keeps working for the site's grace period so Kartra can be updated without a gap. */
+  function rotateSecret(site: Site): IntegrationState {
+    return transaction(() => {
+      const now = clock.now();
+      repos.secrets.retireCurrent(site.id, now, new Date(now.getTime() + site.secretGraceHours * HOUR_MS));
+      return integrationState(site, issueSecret(site));
+    });
+  }
+
+  function updateSettings(
+    site: Site,
+    settings: { publicUrl?: string | null; ipnSecret?: string | null; graceDays?: number; cancelMode?: CancelMode; secretGraceHours?: number },
+  ): IntegrationState {
+    const changes: Parameters<typeof repos.sites.update>[1] = {};
+    if (settings.publicUrl !== undefined) changes.publicUrl = settings.publicUrl;
+    if (settings.ipnSecret !== undefined) changes.ipnSecretHash = settings.ipnSecret === null || settings.ipnSecret === '' ? null : hashSecret(settings.ipnSecret);
+    if (settings.graceDays !== undefined) changes.graceDays = settings.graceDays;
+    if (settings.cancelMode !== undefined) changes.cancelMode = settings.cancelMode;
+    if (settings.secretGraceHours !== undefined) changes.secretGraceHours = settings.secretGraceHours;
+    repos.sites.update(site.id, changes);
+    const updated = repos.sites.findById(site.id);
+    if (!updated) throw new NotFoundError('site', site.id);
+    return integrationState(updated);
+  }
+
+  function createLevel(site: Site, name: string): AccessLevel {
+    const trimmed = name.trim();
+    if (repos.levels.findByName(site.id, trimmed)) {
+      throw new InvalidInputError('a level with this name exists', [{ path: 'name', message: `"${trimmed}" already exists on this site` }]);
+    }
+    return repos.levels.create(site.id, trimmed, clock.now());
+  }
+
+  function renameLevel(site: Site, levelId: number, name: string): AccessLevel {
+    const level = repos.levels.findById(site.id, levelId);
+    if (!level) throw new NotFoundError('level', levelId);
+    const trimmed = name.trim();
+    const clash = repos.levels.findByName(site.id, trimmed);
+    if (clash && clash.id !== levelId) {
+      throw new InvalidInputError('a level with this name exists', [{ path: 'name', message: `"${trimmed}" already exists on this site` }]);
+    }
+    repos.levels.rename(site.id, levelId, trimmed);
+    return { ...level, name: trimmed };
+  }
+
+  function deleteLevel(site: Site, levelId: number): void {
+    transaction(() => {
+      const level = repos.levels.findById(site.id, levelId);
+      if (!level) throw new NotFoundError('level', levelId);
+      const grantCount = repos.grants.countAnyForLevel(site.id, levelId);
+      if (grantCount > 0) {
+        throw new ConflictError(`level "${level.name}" still has ${grantCount} grant(s) and its history; it cannot be deleted`);
+      }
+      const products = repos.products.productIdsForLevel(site.id, levelId);
+      if (products.length > 0) {
+        throw new ConflictError(`level "${level.name}" is mapped to product(s) ${products.join(', ')}; delete those mappings first`);
+      }
+      repos.levels.delete(site.id, levelId);
+    });
+  }
+
+  const listSites = (visibleSiteIds: number[] | 'all') => repos.sites.list(visibleSiteIds);
+  const listLevels = (site: Site) => repos.levels.list(site.id);
+
+  return { requireSite, listSites, listLevels, createSite, integrationState, setEnabled, rotateSecret, updateSettings, createLevel, renameLevel, deleteLevel, hookUrl };
+}

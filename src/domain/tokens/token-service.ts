@@ -1,0 +1,36 @@
+import { NotFoundError, UnauthenticatedError } from '../errors';
+import type { ApiToken } from '../model';
+import type { Clock, Repositories } from '../ports';
+import { generateSecret, hashSecret } from '../secrets';
+
+const TOKEN_PREFIX = 'ka_';
+
+export type TokenService = ReturnType<typeof createTokenService>;
+
+/** Admin API tokens: shown once at creation, stored as a hash, revocable. */
+export function createTokenService({ repos, clock }: { repos: Repositories; clock: Clock }) {
+  function create(name: string, siteId: number | null): { token: string; record: ApiToken } {
+    if (siteId !== null && !repos.sites.findById(siteId)) throw new NotFoundError('site', siteId);
+    const token = `${TOKEN_PREFIX}${generateSecret()}`;
+    const record = repos.tokens.create({ name: name.trim(), tokenHash: hashSecret(token), tokenPrefix: token.slice(0, 7), siteId, createdAt: clock.now() });
+    return { token, record };
+  }
+
+  /**
+   * Looks the token up by its hash: the database index does the matching, and what it compares is a hash, so the
+   * time taken says nothing about how much of a guessed token was right.
+   */
+  function authenticate(presented: string | undefined): ApiToken {
+    if (!presented || !presented.startsWith(TOKEN_PREFIX) || presented.length > 200) throw new UnauthenticatedError();
+    const record = repos.tokens.findActiveByHash(hashSecret(presented));
+    if (!record) throw new UnauthenticatedError();
+    repos.tokens.markUsed(record.id, clock.now());
+    return record;
+  }
+
+  function revoke(tokenId: number): void {
+    if (!repos.tokens.revoke(tokenId, clock.now())) throw new NotFoundError('token', tokenId);
+  }
+
+  return { create, authenticate, revoke, list: () => repos.tokens.list() };
+}

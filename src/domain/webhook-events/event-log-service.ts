@@ -1,0 +1,61 @@
+import { InvalidInputError, NotFoundError } from '../errors';
+import type { EventStatus, GrantHistoryEntry, MemberEmailChange, Site, WebhookEventRecord } from '../model';
+import type { Repositories } from '../ports';
+
+export interface EventLogFilter {
+  statuses?: EventStatus[];
+  action?: string;
+  productId?: string;
+  email?: string;
+  since?: Date;
+  until?: Date;
+  limit: number;
+  cursor?: string;
+}
+
+export interface EventEffects {
+  grantChanges: (GrantHistoryEntry & { levelName: string })[];
+  emailChanges: MemberEmailChange[];
+}
+
+export type EventLogService = ReturnType<typeof createEventLogService>;
+
+/** Read side of the webhook log: newest first, keyset-paginated so deep pages cost the same as the first. */
+export function createEventLogService({ repos }: { repos: Repositories }) {
+  function encodeCursor(eventId: number): string {
+    return Buffer.from(`e:${eventId}`).toString('base64url');
+  }
+
+  function decodeCursor(cursor: string): number {
+    const match = /^e:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (!match?.[1]) throw new InvalidInputError('invalid cursor', [{ path: 'cursor', message: 'use the nextCursor of a previous page' }]);
+    return Number(match[1]);
+  }
+
+  function list(site: Site, filter: EventLogFilter): { events: WebhookEventRecord[]; nextCursor: string | null } {
+    const events = repos.events.list(site.id, {
+      statuses: filter.statuses,
+      action: filter.action,
+      productId: filter.productId,
+      email: filter.email,
+      since: filter.since,
+      until: filter.until,
+      beforeId: filter.cursor ? decodeCursor(filter.cursor) : undefined,
+      limit: filter.limit + 1,
+    });
+    const page = events.slice(0, filter.limit);
+    const last = page[page.length - 1];
+    return { events: page, nextCursor: events.length > filter.limit && last ? encodeCursor(last.id) : null };
+  }
+
+  function detail(site: Site, eventId: number): { event: WebhookEventRecord; effects: EventEffects } {
+    const event = repos.events.findById(site.id, eventId);
+    if (!event) throw new NotFoundError('event', eventId);
+    const names = new Map(repos.levels.list(site.id).map((level) => [level.id, level.name]));
+    const grantChanges = repos.grants.historyForEvent(site.id, eventId).map((entry) => ({ ...entry, levelName: names.get(entry.levelId) ?? `level ${entry.levelId}` }));
+    const emailChanges = event.memberId ? repos.members.emailChanges(site.id, event.memberId).filter((change) => change.eventId === eventId) : [];
+    return { event, effects: { grantChanges, emailChanges } };
+  }
+
+  return { list, detail };
+}

@@ -1,0 +1,259 @@
+import { fingerprintEvent } from '../kartra/fingerprint';
+import { isMoneyEvent, type KartraEvent, type MoneyEvent } from '../kartra/kartra-event';
+import { parseKartraBody } from '../kartra/parse-kartra-body';
+import type { AccessService } from '../access/access-service';
+import { NotFoundError } from '../errors';
+import { matchMember } from '../members/member-matching';
+import type { EventStatus, PaymentFactKind, Site, WebhookEventRecord } from '../model';
+import type { Clock, EventOutcomeUpdate, Repositories, RunInTransaction } from '../ports';
+import { secretMatchesHash } from '../secrets';
+
+export interface IncomingWebhook {
+  siteKey: string;
+  secret: string;
+  rawBody: Buffer;
+  contentType: string | undefined;
+  sourceIp: string | null;
+  headers: Record<string, string>;
+}
+
+/** What happened to one delivery; the HTTP layer turns it into a status code. */
+export type IntakeOutcome =
+  | { outcome: 'not_found' }
+  | { outcome: EventStatus; eventId: number; summary: string; error?: string };
+
+export type IntakeService = ReturnType<typeof createIntakeService>;
+
+export function createIntakeService(deps: {
+  repos: Repositories;
+  clock: Clock;
+  transaction: RunInTransaction;
+  access: AccessService;
+  kartraTimeZone: string;
+}) {
+  const { repos, clock, transaction, access, kartraTimeZone } = deps;
+
+  /** Finds the site a hook URL belongs to; null (404, nothing stored) for a disabled site or a wrong secret. */
+  function authenticate(siteKey: string, secret: string): { site: Site; secretId: number } | null {
+    const site = repos.sites.findByKey(siteKey);
+    if (!site || !site.kartraEnabled) return null;
+    // Compare against every usable secret so the time taken does not depend on which one matches.
+    let matchedId: number | null = null;
+    for (const candidate of repos.secrets.listUsable(site.id, clock.now())) {
+      if (secretMatchesHash(secret, candidate.secretHash) && matchedId === null) matchedId = candidate.id;
+    }
+    return matchedId === null ? null : { site, secretId: matchedId };
+  }
+
+  /**
+   * Stores the body first, then parses and applies it, all in one transaction; the caller answers after commit.
+   * Every body that reached an enabled URL ends up as a row with an outcome.
+   */
+  function receive(incoming: IncomingWebhook): IntakeOutcome {
+    const receivedAt = clock.now();
+    return transaction(() => {
+      const auth = authenticate(incoming.siteKey, incoming.secret);
+      if (!auth) return { outcome: 'not_found' } as const;
+      repos.secrets.markUsed(auth.secretId, receivedAt);
+      const eventId = repos.events.insert({
+        siteId: auth.site.id,
+        receivedAt,
+        channel: 'unknown',
+        sourceIp: incoming.sourceIp,
+        headers: incoming.headers,
+        rawBody: incoming.rawBody,
+      });
+      return process(auth.site, eventId, incoming.rawBody, incoming.headers['content-type'], receivedAt);
+    });
+  }
+
+  function process(site: Site, eventId: number, rawBody: Buffer, contentType: string | undefined, receivedAt: Date): IntakeOutcome {
+    const now = clock.now();
+    const parsed = parseKartraBody(rawBody, contentType, kartraTimeZone);
+    if (!parsed.ok) {
+      const summary = `not a Kartra event: ${parsed.error}`;
+      repos.events.recordOutcome(site.id, eventId, {
+        status: 'invalid',
+        channel: parsed.channel,
+        error: parsed.error,
+        notes: parsed.issues,
+        summary,
+        processedAt: now,
+      });
+      return { outcome: 'invalid', eventId, summary, error: parsed.error };
+    }
+
+    const { event, notes } = parsed;
+    const described = describeEvent(event);
+    if (event.channel === 'ipn' && site.ipnSecretHash && !(event.ipnSecret && secretMatchesHash(event.ipnSecret, site.ipnSecretHash))) {
+      const summary = event.ipnSecret ? 'IPN secret_key does not match the site setting; nothing changed' : 'IPN post without secret_key; nothing changed';
+      repos.events.recordOutcome(site.id, eventId, { ...described, status: 'rejected', summary, notes, processedAt: now });
+      return { outcome: 'rejected', eventId, summary };
+    }
+
+    const fingerprint = fingerprintEvent(event, receivedAt);
+    let result: { status: EventStatus; summary: string; memberId?: number | null; duplicateOf?: number };
+    try {
+      // A savepoint: if applying throws, its partial effects (and the fingerprint claim) roll back while the
+      // stored event row stays, marked failed, for re-applying.
+      result = transaction(() => {
+        const ownerId = repos.events.claimFingerprint(site.id, fingerprint, eventId);
+        if (ownerId !== eventId) {
+          return { status: 'duplicate' as const, summary: `same ${event.kind === 'other' ? event.action : event.kind} as event #${ownerId}; applied once`, duplicateOf: ownerId };
+        }
+        if (!isMoneyEvent(event)) {
+          const member = matchMember(repos.members, site.id, event.lead, { createIfMissing: false, eventId, now });
+          const what = event.knownAction ? `${event.action} changes no access` : `unknown action "${event.action}"; stored and ignored`;
+          return { status: 'ignored' as const, summary: what, memberId: member?.member.id ?? null };
+        }
+        return applyMoneyEvent(site, eventId, event, receivedAt);
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      repos.events.recordOutcome(site.id, eventId, { ...described, status: 'failed', fingerprint, error: message, notes, summary: 'applying failed; kept for re-applying', processedAt: now });
+      return { outcome: 'failed', eventId, summary: 'applying failed; kept for re-applying', error: message };
+    }
+
+    repos.events.recordOutcome(site.id, eventId, {
+      ...described,
+      status: result.status,
+      fingerprint,
+      duplicateOfEventId: result.duplicateOf ?? null,
+      memberId: result.memberId ?? null,
+      summary: result.summary,
+      notes,
+      error: null,
+      processedAt: now,
+    });
+    return { outcome: result.status, eventId, summary: result.summary };
+  }
+
+  function applyMoneyEvent(site: Site, eventId: number, event: MoneyEvent, receivedAt: Date) {
+    const now = clock.now();
+    const { transaction: txn } = event;
+    const match = matchMember(repos.members, site.id, event.lead, { createIfMissing: true, eventId, now });
+    if (!match) throw new Error('member could not be matched or created');
+    const member = match.member;
+    repos.products.recordSeen(site.id, txn.productId, txn.productName, receivedAt);
+
+    const sourceKey = sourceKeyFor(site, member.id, event);
+    repos.facts.record({
+      siteId: site.id,
+      kind: event.kind as PaymentFactKind,
+      factKey: txn.transactionId ?? fingerprintEvent(event, receivedAt),
+      memberId: member.id,
+      productId: txn.productId,
+      sourceKey,
+      transactionId: txn.transactionId ?? null,
+      parentTransactionId: txn.parentTransactionId ?? null,
+      subscriptionId: txn.subscriptionId ?? null,
+      payNumber: txn.payNumber ?? null,
+      amountCents: txn.amountCents ?? null,
+      occurredAt: txn.occurredAt ?? receivedAt,
+      eventId,
+    });
+
+    const identity = match.created ? `new member ${member.email ?? member.kartraLeadId}` : `member ${member.email ?? member.kartraLeadId}`;
+    const emailNote = match.emailChangedFrom !== undefined ? `; email changed from ${match.emailChangedFrom ?? '(none)'} to ${member.email}` : '';
+    const product = repos.products.find(site.id, txn.productId);
+    if (!product || product.levelIds.length === 0) {
+      return {
+        status: 'unmapped' as const,
+        summary: `${describeKind(event)} of unmapped product ${txn.productId}${txn.productName ? ` (${txn.productName})` : ''} for ${identity}; recorded for when it is mapped${emailNote}`,
+        memberId: member.id,
+      };
+    }
+    const change = access.reconcileSource(site, member.id, sourceKey, txn.productId, { eventId, actor: 'kartra', confirmsPayment: event.kind === 'rebill' });
+    return { status: 'applied' as const, summary: `${describeKind(event)} for ${identity}: ${describeChange(change)}${emailNote}`, memberId: member.id };
+  }
+
+  /** Which purchase a money event belongs to: its subscription, else the order it refunds, else its own order. */
+  function sourceKeyFor(site: Site, memberId: number, event: MoneyEvent): string {
+    const { transaction: txn } = event;
+    if (txn.subscriptionId) return `sub:${txn.subscriptionId}`;
+    if (event.kind === 'refund' || event.kind === 'partial_refund' || event.kind === 'chargeback') {
+      if (txn.parentTransactionId) {
+        const parent = repos.facts.findPaymentByTransaction(site.id, txn.parentTransactionId);
+        return parent?.sourceKey ?? `txn:${txn.parentTransactionId}`;
+      }
+      // No parent order (undocumented on outbound): the member's latest purchase of this product.
+      const latest = repos.facts.latestPurchaseSource(site.id, memberId, txn.productId);
+      if (latest) return latest;
+    }
+    if (txn.originalTransactionId) return `txn:${txn.originalTransactionId}`;
+    return `txn:${txn.transactionId ?? fingerprintEvent(event, clock.now())}`;
+  }
+
+  /** Re-runs one stored event through the current parser and rules; idempotent. */
+  function reapply(site: Site, eventId: number): IntakeOutcome {
+    return transaction(() => {
+      const stored = repos.events.findById(site.id, eventId);
+      if (!stored) throw new NotFoundError('event', eventId);
+      repos.events.incrementAttempts(site.id, eventId);
+      return process(site, eventId, stored.rawBody, stored.headers['content-type'], stored.receivedAt);
+    });
+  }
+
+  /** Re-applies every event with one of `statuses` since a time, oldest first, each in its own transaction. */
+  function reapplyMany(site: Site, filter: { statuses: EventStatus[]; since?: Date; productId?: string }) {
+    const ids = repos.events.idsForReapply(site.id, filter);
+    const outcomes: Record<string, number> = {};
+    for (const id of ids) {
+      const result = reapply(site, id);
+      outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
+    }
+    return { eventCount: ids.length, outcomes };
+  }
+
+  return { receive, reapply, reapplyMany };
+}
+
+function describeEvent(event: KartraEvent): Omit<EventOutcomeUpdate, 'status' | 'processedAt'> {
+  const money = isMoneyEvent(event) ? event.transaction : undefined;
+  // The IPN secret is checked, never stored in the parsed event.
+  const parsed = { ...event, ipnSecret: undefined };
+  return {
+    channel: event.channel,
+    kind: event.kind,
+    action: event.action,
+    productId: money?.productId ?? null,
+    leadId: event.lead.leadId ?? null,
+    email: event.lead.email ?? null,
+    transactionId: money?.transactionId ?? null,
+    kartraTimeRaw: money?.occurredAtRaw ?? null,
+    kartraTimeAt: money?.occurredAt ?? null,
+    parsed,
+  };
+}
+
+function describeKind(event: MoneyEvent): string {
+  const order = event.transaction.transactionId ? ` ${event.transaction.transactionId}` : '';
+  switch (event.kind) {
+    case 'purchase':
+      return `purchase${order}`;
+    case 'rebill':
+      return `rebill${order}${event.transaction.payNumber ? ` (payment #${event.transaction.payNumber})` : ''}`;
+    case 'refund':
+      return `full refund${order}`;
+    case 'partial_refund':
+      return `partial refund${order} (changes no access)`;
+    case 'chargeback':
+      return `chargeback${order}`;
+    case 'subscription_cancel':
+      return `subscription cancel${order}`;
+    case 'payment_failed':
+      return `failed payment${order}`;
+  }
+}
+
+function describeChange(change: { created: number; revoked: number; restored: number; confirmed: number; state: string }): string {
+  const parts: string[] = [];
+  if (change.created) parts.push(`${change.created} grant(s) created`);
+  if (change.restored) parts.push(`${change.restored} restored`);
+  if (change.revoked) parts.push(`${change.revoked} revoked`);
+  if (change.confirmed) parts.push(`${change.confirmed} confirmed`);
+  if (parts.length === 0) parts.push('access unchanged');
+  return `${parts.join(', ')} (access ${change.state.replace('_', ' ')})`;
+}
+
+export type { WebhookEventRecord };

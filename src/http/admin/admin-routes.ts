@@ -1,0 +1,166 @@
+import express, { Router } from 'express';
+import { ForbiddenError, NotFoundError } from '../../domain/errors';
+import { actorName, currentToken, requireToken, siteFromPath, visibleSiteIds } from '../middleware/require-token';
+import { parseInput } from '../parse-input';
+import {
+  CreateGrant,
+  CreateLevel,
+  CreateMapping,
+  CreateSite,
+  DeleteMappingQuery,
+  EventQuery,
+  IdParam,
+  MemberQuery,
+  ProductIdParam,
+  ReapplyMany,
+  RenameLevel,
+  UpdateIntegration,
+} from './admin-schemas';
+import { presentEventDetail, presentEventSummary, presentIntegration, presentLevel, presentSite } from './presenters';
+import type { AppServices } from './services';
+
+/** The admin JSON API under /api/v1. Handlers parse, call one service, present. */
+export function createAdminApiRouter(services: AppServices): Router {
+  const { sites, mappings, members, access, intake, eventLog } = services;
+  const router = Router();
+  router.use(express.json({ limit: '100kb' }));
+  router.use(requireToken(services.tokens));
+
+  const pathId = (value: unknown, entity: string) => {
+    const parsed = IdParam.safeParse(value);
+    if (!parsed.success) throw new NotFoundError(entity, String(value).slice(0, 40));
+    return parsed.data;
+  };
+
+  // Sites
+  router.post('/sites', (req, res) => {
+    if (currentToken(res).siteId !== null) throw new ForbiddenError('a site-scoped token cannot create sites');
+    const input = parseInput(CreateSite, req.body);
+    res.status(201).json(presentSite(sites.createSite(input.name)));
+  });
+  router.get('/sites', (_req, res) => {
+    res.json({ sites: services.sites.listSites(visibleSiteIds(res)).map(presentSite) });
+  });
+  router.get('/sites/:siteId', (req, res) => {
+    res.json(presentSite(siteFromPath(sites, req, res)));
+  });
+
+  // Access levels
+  router.post('/sites/:siteId/levels', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    res.status(201).json(presentLevel(sites.createLevel(site, parseInput(CreateLevel, req.body).name)));
+  });
+  router.get('/sites/:siteId/levels', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    res.json({ levels: sites.listLevels(site).map(presentLevel) });
+  });
+  router.patch('/sites/:siteId/levels/:levelId', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    res.json(presentLevel(sites.renameLevel(site, pathId(req.params.levelId, 'level'), parseInput(RenameLevel, req.body).name)));
+  });
+  router.delete('/sites/:siteId/levels/:levelId', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    sites.deleteLevel(site, pathId(req.params.levelId, 'level'));
+    res.status(204).end();
+  });
+
+  // Kartra integration
+  router.get('/sites/:siteId/kartra', (req, res) => {
+    res.json(presentIntegration(sites.integrationState(siteFromPath(sites, req, res))));
+  });
+  router.put('/sites/:siteId/kartra', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    const input = parseInput(UpdateIntegration, req.body);
+    const { enabled, ...settings } = input;
+    let state = Object.keys(settings).length > 0 ? sites.updateSettings(site, settings) : sites.integrationState(site);
+    if (enabled !== undefined) state = sites.setEnabled(sites.requireSite(site.id, 'all'), enabled);
+    res.json(presentIntegration(state));
+  });
+  router.post('/sites/:siteId/kartra/rotate', (req, res) => {
+    res.json(presentIntegration(sites.rotateSecret(siteFromPath(sites, req, res))));
+  });
+
+  // Mappings and discovery
+  router.post('/sites/:siteId/mappings', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    const result = mappings.save(site, parseInput(CreateMapping, req.body));
+    res.status(201).json({ mapping: presentMapping(result.mapping), preview: result.preview, applied: result.applied });
+  });
+  router.get('/sites/:siteId/mappings', (req, res) => {
+    res.json({ mappings: mappings.list(siteFromPath(sites, req, res)).map(presentMapping) });
+  });
+  router.get('/sites/:siteId/mappings/:productId', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    res.json(presentMapping(mappings.get(site, parseInput(ProductIdParam, req.params).productId)));
+  });
+  router.get('/sites/:siteId/mappings/:productId/preview', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    res.json(mappings.preview(site, parseInput(ProductIdParam, req.params).productId));
+  });
+  router.delete('/sites/:siteId/mappings/:productId', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    const { revoke } = parseInput(DeleteMappingQuery, req.query);
+    res.json(mappings.remove(site, parseInput(ProductIdParam, req.params).productId, revoke, actorName(res)));
+  });
+  router.get('/sites/:siteId/discovered-products', (req, res) => {
+    res.json({ products: mappings.discovered(siteFromPath(sites, req, res)) });
+  });
+
+  // Members and manual grants
+  router.get('/sites/:siteId/members', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    const query = parseInput(MemberQuery, req.query);
+    const found = members.search(site, { email: query.email, query: query.q, limit: query.limit, afterId: query.after });
+    const last = found[found.length - 1];
+    res.json({ members: found, nextAfter: found.length === query.limit && last ? last.id : null });
+  });
+  router.get('/sites/:siteId/members/:memberId', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    res.json(members.detail(site, pathId(req.params.memberId, 'member')));
+  });
+  router.post('/sites/:siteId/members/:memberId/grants', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    const input = parseInput(CreateGrant, req.body);
+    res.status(201).json(access.grantManually(site, pathId(req.params.memberId, 'member'), input.levelId, input.expiresAt ?? null, actorName(res)));
+  });
+  router.delete('/sites/:siteId/members/:memberId/grants/:grantId', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    res.json(access.revokeManualGrant(site, pathId(req.params.memberId, 'member'), pathId(req.params.grantId, 'grant'), actorName(res)));
+  });
+
+  // Event log and re-apply
+  router.get('/sites/:siteId/events', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    const query = parseInput(EventQuery, req.query);
+    const page = eventLog.list(site, { ...query, statuses: query.status });
+    res.json({ events: page.events.map(presentEventSummary), nextCursor: page.nextCursor });
+  });
+  router.post('/sites/:siteId/events/reapply', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    res.json(intake.reapplyMany(site, parseInput(ReapplyMany, req.body)));
+  });
+  router.get('/sites/:siteId/events/:eventId', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    const { event, effects } = eventLog.detail(site, pathId(req.params.eventId, 'event'));
+    res.json(presentEventDetail(event, effects));
+  });
+  router.post('/sites/:siteId/events/:eventId/reapply', (req, res) => {
+    const site = siteFromPath(sites, req, res);
+    const eventId = pathId(req.params.eventId, 'event');
+    const result = intake.reapply(site, eventId);
+    const { event, effects } = eventLog.detail(site, eventId);
+    res.json({ outcome: result.outcome, event: presentEventDetail(event, effects) });
+  });
+
+  return router;
+}
+
+function presentMapping(mapping: ReturnType<AppServices['mappings']['get']>) {
+  return {
+    productId: mapping.productId,
+    productName: mapping.productName,
+    levels: mapping.levels.map(presentLevel),
+    billingPeriodDays: mapping.billingPeriodDays,
+    memberCount: mapping.memberCount,
+  };
+}

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { EVENT_STATUSES } from '../../domain/model';
+
+const name = z.string().trim().min(1, 'required').max(200);
+const id = z.coerce.number().int().positive();
+const productId = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'a Kartra product id (digits, as in the product editor URL)');
+const isoTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
+const booleanQuery = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+export const CreateSite = z.object({ name });
+export const CreateLevel = z.object({ name });
+export const RenameLevel = z.object({ name });
+
+export const UpdateIntegration = z
+  .object({
+    enabled: z.boolean().optional(),
+    publicUrl: z.url({ protocol: /^https?$/ }).nullable().optional(),
+    ipnSecret: z.string().max(200).nullable().optional(),
+    graceDays: z.number().int().min(0).max(90).optional(),
+    cancelMode: z.enum(['immediate', 'period_end']).optional(),
+    secretGraceHours: z.number().int().min(0).max(24 * 30).optional(),
+  })
+  .refine((value) => Object.keys(value).length > 0, 'nothing to change');
+
+export const CreateMapping = z.object({
+  productId,
+  levelIds: z.array(id).min(1, 'pick at least one level'),
+  applyToPast: z.boolean().default(false),
+  billingPeriodDays: z.number().int().min(1).max(3660).nullable().optional(),
+});
+
+export const DeleteMappingQuery = z.object({ revoke: booleanQuery.default(false) });
+export const ProductIdParam = z.object({ productId });
+
+export const MemberQuery = z.object({
+  email: z.string().trim().max(320).optional(),
+  q: z.string().trim().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  after: z.coerce.number().int().min(0).optional(),
+});
+
+export const CreateGrant = z.object({ levelId: id, expiresAt: isoTime.nullable().optional() });
+
+const statusList = z
+  .string()
+  .transform((value) => value.split(',').map((status) => status.trim()))
+  .pipe(z.array(z.enum(EVENT_STATUSES)));
+
+export const EventQuery = z.object({
+  status: statusList.optional(),
+  action: z.string().trim().max(64).optional(),
+  productId: productId.optional(),
+  email: z.string().trim().max(320).optional(),
+  since: isoTime.optional(),
+  until: isoTime.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(100).optional(),
+});
+
+export const ReapplyMany = z.object({
+  statuses: z.array(z.enum(['failed', 'unmapped', 'invalid', 'rejected'])).min(1).default(['failed']),
+  since: isoTime.optional(),
+});
+
+export const IdParam = id;

@@ -1,0 +1,79 @@
+import { redactKartraBody } from '../../domain/kartra/redact-body';
+import type { IntegrationState } from '../../domain/sites/site-service';
+import type { AccessLevel, ApiToken, Site, WebhookEventRecord } from '../../domain/model';
+
+/** Wire shapes of the admin API: explicit, so no internal field (a secret's hash, say) ever leaks by accident. */
+
+export const presentSite = (site: Site) => ({
+  id: site.id,
+  key: site.key,
+  name: site.name,
+  publicUrl: site.publicUrl,
+  kartraEnabled: site.kartraEnabled,
+  createdAt: site.createdAt,
+});
+
+export const presentLevel = (level: AccessLevel) => ({ id: level.id, name: level.name, createdAt: level.createdAt });
+
+export const presentIntegration = (state: IntegrationState) => ({
+  enabled: state.enabled,
+  webhookUrl: state.webhookUrl,
+  webhookUrlMasked: state.webhookUrlMasked,
+  webhookUrlNote: state.webhookUrl
+    ? 'Copy this URL now: it contains a secret and is shown only once. Rotate to get a new one.'
+    : 'The webhook URL was shown when it was created; rotate to get a new one (the old one keeps working for the grace period).',
+  secrets: state.secrets,
+  lastEventAt: state.lastEventAt,
+  lastEventAction: state.lastEventAction,
+  ipnSecretSet: state.ipnSecretSet,
+  graceDays: state.graceDays,
+  cancelMode: state.cancelMode,
+});
+
+export const presentToken = (token: ApiToken) => ({
+  id: token.id,
+  name: token.name,
+  prefix: token.tokenPrefix,
+  siteId: token.siteId,
+  createdAt: token.createdAt,
+  lastUsedAt: token.lastUsedAt,
+  revokedAt: token.revokedAt,
+});
+
+export function presentEventSummary(event: WebhookEventRecord) {
+  return {
+    id: event.id,
+    receivedAt: event.receivedAt,
+    channel: event.channel,
+    status: event.status,
+    kind: event.kind,
+    action: event.action,
+    productId: event.productId,
+    leadId: event.leadId,
+    email: event.email,
+    transactionId: event.transactionId,
+    memberId: event.memberId,
+    duplicateOfEventId: event.duplicateOfEventId,
+    summary: event.summary,
+    attempts: event.attempts,
+  };
+}
+
+export function presentEventDetail(event: WebhookEventRecord, effects: unknown) {
+  return {
+    ...presentEventSummary(event),
+    sourceIp: event.sourceIp,
+    headers: event.headers,
+    kartraTimeRaw: event.kartraTimeRaw,
+    kartraTimeAt: event.kartraTimeAt,
+    fingerprint: event.fingerprint,
+    parsed: event.parsed,
+    notes: event.notes,
+    error: event.error,
+    processedAt: event.processedAt,
+    // The body exactly as received, as text; bytes that are not UTF-8 show as U+FFFD here but stay intact in storage.
+    rawBody: redactKartraBody(event.rawBody.toString('utf8')),
+    rawBodyBytes: event.rawBody.length,
+    effects,
+  };
+}

@@ -1,0 +1,21 @@
+import type { AccessService } from '../../domain/access/access-service';
+import type { ProductMappingService } from '../../domain/mapping/product-mapping-service';
+import type { MemberService } from '../../domain/members/member-service';
+import type { Clock } from '../../domain/ports';
+import type { SiteService } from '../../domain/sites/site-service';
+import type { TokenService } from '../../domain/tokens/token-service';
+import type { IntakeService } from '../../domain/webhook-events/intake-service';
+import type { EventLogService } from '../../domain/webhook-events/event-log-service';
+
+/** Everything the HTTP layer may call: domain services only, never repositories or drizzle. */
+export interface AppServices {
+  clock: Clock;
+  sites: SiteService;
+  tokens: TokenService;
+  intake: IntakeService;
+  mappings: ProductMappingService;
+  members: MemberService;
+  access: AccessService;
+  eventLog: EventLogService;
+}
+

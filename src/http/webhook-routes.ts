@@ -1,0 +1,42 @@
+import express, { Router } from 'express';
+import type { IntakeService } from '../domain/webhook-events/intake-service';
+
+/** Headers worth keeping with a stored event: they help answer "who sent this, and how?" without any secrets. */
+const KEPT_HEADERS = ['content-type', 'content-length', 'user-agent', 'x-forwarded-for', 'x-real-ip', 'content-encoding'];
+
+export function createWebhookRouter({ intake, bodyLimitBytes }: { intake: IntakeService; bodyLimitBytes: number }): Router {
+  const router = Router();
+  // The raw body on this route only: Kartra documents no Content-Type, and a malformed body must still be stored.
+  const rawBody = express.raw({ type: () => true, limit: bodyLimitBytes });
+
+  router.post('/hooks/kartra/:siteKey/:secret', rawBody, (req, res) => {
+    const headers: Record<string, string> = {};
+    for (const name of KEPT_HEADERS) {
+      const value = req.headers[name];
+      if (typeof value === 'string') headers[name] = value.slice(0, 500);
+    }
+    const result = intake.receive({
+      siteKey: String(req.params.siteKey),
+      secret: String(req.params.secret),
+      rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+      contentType: headers['content-type'],
+      sourceIp: req.ip ?? null,
+      headers,
+    });
+    switch (result.outcome) {
+      case 'not_found':
+        res.status(404).json({ error: { code: 'not_found', message: 'no enabled Kartra webhook at this URL' } });
+        return;
+      case 'invalid':
+        res.status(400).json({ error: { code: 'invalid_event', message: result.error ?? result.summary, details: { eventId: result.eventId } } });
+        return;
+      case 'rejected':
+        res.status(403).json({ error: { code: 'rejected', message: result.summary, details: { eventId: result.eventId } } });
+        return;
+      default:
+        // Stored: Kartra cannot fix anything by retrying, so every stored outcome (failed included) is a 2xx.
+        res.status(200).json({ received: true, eventId: result.eventId, outcome: result.outcome });
+    }
+  });
+  return router;
+}
