@@ -150,6 +150,8 @@ CREATE TABLE `sites` (
 	`ipn_secret_hash` text,
 	`grace_days` integer DEFAULT 10 NOT NULL,
 	`cancel_mode` text DEFAULT 'immediate' NOT NULL,
+	`quiet_feed_hours` integer DEFAULT 72 NOT NULL,
+	`raw_body_retention_days` integer DEFAULT 90 NOT NULL,
 	`created_at` integer NOT NULL
 );
 --> statement-breakpoint

@@ -26,6 +26,10 @@ export const sites = sqliteTable('sites', {
   ipnSecretHash: text('ipn_secret_hash'),
   graceDays: integer('grace_days').notNull().default(10),
   cancelMode: text('cancel_mode').notNull().default('immediate'),
+  // The feed counts as quiet when no event arrived for this long after events used to arrive.
+  quietFeedHours: integer('quiet_feed_hours').notNull().default(72),
+  // Raw bodies older than this are pruned; the event rows, outcomes and access history stay.
+  rawBodyRetentionDays: integer('raw_body_retention_days').notNull().default(90),
   createdAt: integer('created_at').notNull(),
 });
 

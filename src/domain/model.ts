@@ -12,6 +12,8 @@ export interface Site {
   ipnSecretHash: string | null;
   graceDays: number;
   cancelMode: CancelMode;
+  quietFeedHours: number;
+  rawBodyRetentionDays: number;
   createdAt: Date;
 }
 

@@ -30,7 +30,7 @@ export interface SiteRepository {
   list(siteIds: number[] | 'all'): Site[];
   update(
     siteId: number,
-    changes: Partial<Pick<Site, 'name' | 'publicUrl' | 'kartraEnabled' | 'ipnSecretHash' | 'graceDays' | 'cancelMode' | 'secretGraceHours'>>,
+    changes: Partial<Pick<Site, 'name' | 'publicUrl' | 'kartraEnabled' | 'ipnSecretHash' | 'graceDays' | 'cancelMode' | 'secretGraceHours' | 'quietFeedHours' | 'rawBodyRetentionDays'>>,
   ): void;
 }
 

@@ -18,6 +18,10 @@ export interface IntegrationState {
   ipnSecretSet: boolean;
   graceDays: number;
   cancelMode: CancelMode;
+  quietFeedHours: number;
+  rawBodyRetentionDays: number;
+  secretGraceHours: number;
+  publicUrl: string | null;
 }
 
 export type SiteService = ReturnType<typeof createSiteService>;
@@ -65,6 +69,10 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
       ipnSecretSet: site.ipnSecretHash !== null,
       graceDays: site.graceDays,
       cancelMode: site.cancelMode,
+      quietFeedHours: site.quietFeedHours,
+      rawBodyRetentionDays: site.rawBodyRetentionDays,
+      secretGraceHours: site.secretGraceHours,
+      publicUrl: site.publicUrl,
     };
   }
 
@@ -96,7 +104,15 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
 
   function updateSettings(
     site: Site,
-    settings: { publicUrl?: string | null; ipnSecret?: string | null; graceDays?: number; cancelMode?: CancelMode; secretGraceHours?: number },
+    settings: {
+      publicUrl?: string | null;
+      ipnSecret?: string | null;
+      graceDays?: number;
+      cancelMode?: CancelMode;
+      secretGraceHours?: number;
+      quietFeedHours?: number;
+      rawBodyRetentionDays?: number;
+    },
   ): IntegrationState {
     const changes: Parameters<typeof repos.sites.update>[1] = {};
     if (settings.publicUrl !== undefined) changes.publicUrl = settings.publicUrl;
@@ -104,6 +120,8 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
     if (settings.graceDays !== undefined) changes.graceDays = settings.graceDays;
     if (settings.cancelMode !== undefined) changes.cancelMode = settings.cancelMode;
     if (settings.secretGraceHours !== undefined) changes.secretGraceHours = settings.secretGraceHours;
+    if (settings.quietFeedHours !== undefined) changes.quietFeedHours = settings.quietFeedHours;
+    if (settings.rawBodyRetentionDays !== undefined) changes.rawBodyRetentionDays = settings.rawBodyRetentionDays;
     repos.sites.update(site.id, changes);
     const updated = repos.sites.findById(site.id);
     if (!updated) throw new NotFoundError('site', site.id);

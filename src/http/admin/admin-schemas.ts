@@ -22,6 +22,8 @@ export const UpdateIntegration = z
     graceDays: z.number().int().min(0).max(90).optional(),
     cancelMode: z.enum(['immediate', 'period_end']).optional(),
     secretGraceHours: z.number().int().min(0).max(24 * 30).optional(),
+    quietFeedHours: z.number().int().min(1).max(24 * 90).optional(),
+    rawBodyRetentionDays: z.number().int().min(1).max(3650).optional(),
   })
   .refine((value) => Object.keys(value).length > 0, 'nothing to change');
 

@@ -26,8 +26,14 @@ export const presentIntegration = (state: IntegrationState) => ({
   lastEventAt: state.lastEventAt,
   lastEventAction: state.lastEventAction,
   ipnSecretSet: state.ipnSecretSet,
-  graceDays: state.graceDays,
-  cancelMode: state.cancelMode,
+  settings: {
+    publicUrl: state.publicUrl,
+    graceDays: state.graceDays,
+    cancelMode: state.cancelMode,
+    quietFeedHours: state.quietFeedHours,
+    rawBodyRetentionDays: state.rawBodyRetentionDays,
+    secretGraceHours: state.secretGraceHours,
+  },
 });
 
 export const presentToken = (token: ApiToken) => ({
