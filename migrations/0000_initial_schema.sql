@@ -7,6 +7,36 @@ CREATE TABLE `access_levels` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `access_levels_site_name_idx` ON `access_levels` (`site_id`,`name`);--> statement-breakpoint
+CREATE TABLE `admin_sessions` (
+	`id_hash` text PRIMARY KEY NOT NULL,
+	`admin_id` integer NOT NULL,
+	`csrf_token` text NOT NULL,
+	`created_at` integer NOT NULL,
+	`last_seen_at` integer NOT NULL,
+	`expires_at` integer NOT NULL,
+	FOREIGN KEY (`admin_id`) REFERENCES `admin_users`(`id`) ON UPDATE no action ON DELETE cascade
+);
+--> statement-breakpoint
+CREATE INDEX `admin_sessions_admin_idx` ON `admin_sessions` (`admin_id`);--> statement-breakpoint
+CREATE TABLE `admin_site_access` (
+	`admin_id` integer NOT NULL,
+	`site_id` integer NOT NULL,
+	`created_at` integer NOT NULL,
+	PRIMARY KEY(`admin_id`, `site_id`),
+	FOREIGN KEY (`admin_id`) REFERENCES `admin_users`(`id`) ON UPDATE no action ON DELETE cascade,
+	FOREIGN KEY (`site_id`) REFERENCES `sites`(`id`) ON UPDATE no action ON DELETE cascade
+);
+--> statement-breakpoint
+CREATE TABLE `admin_users` (
+	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+	`email` text NOT NULL,
+	`password_hash` text NOT NULL,
+	`time_zone` text DEFAULT 'UTC' NOT NULL,
+	`created_at` integer NOT NULL,
+	`last_sign_in_at` integer
+);
+--> statement-breakpoint
+CREATE UNIQUE INDEX `admin_users_email_unique` ON `admin_users` (`email`);--> statement-breakpoint
 CREATE TABLE `api_tokens` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`name` text NOT NULL,
@@ -164,6 +194,7 @@ CREATE TABLE `webhook_events` (
 	`source_ip` text,
 	`headers_json` text NOT NULL,
 	`raw_body` blob NOT NULL,
+	`raw_body_pruned_at` integer,
 	`status` text NOT NULL,
 	`fingerprint` text,
 	`duplicate_of_event_id` integer,

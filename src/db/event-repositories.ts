@@ -18,6 +18,7 @@ function toEvent(row: typeof webhookEvents.$inferSelect): WebhookEventRecord {
   return {
     ...row,
     receivedAt: toDate(row.receivedAt),
+    rawBodyPrunedAt: toDateOrNull(row.rawBodyPrunedAt),
     status: row.status as EventStatus,
     headers: parseJson<Record<string, string>>(row.headersJson, {}),
     kartraTimeAt: toDateOrNull(row.kartraTimeAt),

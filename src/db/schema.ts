@@ -143,6 +143,8 @@ export const webhookEvents = sqliteTable(
     headersJson: text('headers_json').notNull(),
     // Bytes as received: a body that is not valid UTF-8 is kept exactly, so nothing is lost.
     rawBody: blob('raw_body', { mode: 'buffer' }).notNull(),
+    // Set when retention pruned the raw body (rawBody is then empty); the row, outcome and effects stay.
+    rawBodyPrunedAt: integer('raw_body_pruned_at'),
     status: text('status').notNull(),
     fingerprint: text('fingerprint'),
     duplicateOfEventId: integer('duplicate_of_event_id'),
@@ -274,3 +276,44 @@ export const grantHistory = sqliteTable(
   ],
 );
 
+
+// Site admins who sign in to the App Station pages (the JSON API uses bearer tokens instead).
+export const adminUsers = sqliteTable('admin_users', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  email: text('email').notNull().unique(),
+  // scrypt, with its parameters and salt: `scrypt$N$r$p$salt$hash`.
+  passwordHash: text('password_hash').notNull(),
+  timeZone: text('time_zone').notNull().default('UTC'),
+  createdAt: integer('created_at').notNull(),
+  lastSignInAt: integer('last_sign_in_at'),
+});
+
+export const adminSiteAccess = sqliteTable(
+  'admin_site_access',
+  {
+    adminId: integer('admin_id')
+      .notNull()
+      .references(() => adminUsers.id, { onDelete: 'cascade' }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.adminId, t.siteId] })],
+);
+
+export const adminSessions = sqliteTable(
+  'admin_sessions',
+  {
+    // SHA-256 of the session cookie's value: a stolen database does not hold usable sessions.
+    idHash: text('id_hash').primaryKey(),
+    adminId: integer('admin_id')
+      .notNull()
+      .references(() => adminUsers.id, { onDelete: 'cascade' }),
+    csrfToken: text('csrf_token').notNull(),
+    createdAt: integer('created_at').notNull(),
+    lastSeenAt: integer('last_seen_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('admin_sessions_admin_idx').on(t.adminId)],
+);

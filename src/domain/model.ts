@@ -139,6 +139,8 @@ export interface WebhookEventRecord {
   sourceIp: string | null;
   headers: Record<string, string>;
   rawBody: Buffer;
+  /** When retention pruned the raw body (then empty); null while it is kept. */
+  rawBodyPrunedAt: Date | null;
   status: EventStatus;
   fingerprint: string | null;
   duplicateOfEventId: number | null;
