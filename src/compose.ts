@@ -3,6 +3,7 @@ import type { Config } from './config';
 import { openDatabase } from './db/database';
 import { createRepositories } from './db/repositories';
 import { createAccessService } from './domain/access/access-service';
+import { createAttentionService } from './domain/attention/attention-service';
 import { createProductMappingService } from './domain/mapping/product-mapping-service';
 import { createMemberService } from './domain/members/member-service';
 import type { Clock } from './domain/ports';
@@ -29,12 +30,14 @@ export function composeServices(config: Config, options: ComposeOptions = {}) {
   const { transaction } = database;
   const access = createAccessService({ repos, clock, transaction });
   const intake = createIntakeService({ repos, clock, transaction, access, kartraTimeZone: config.kartraTimeZone });
+  const mappings = createProductMappingService({ repos, clock, transaction, access, intake });
   const services: AppServices = {
     clock,
     sites: createSiteService({ repos, clock, transaction, publicUrl: config.publicUrl }),
     tokens: createTokenService({ repos, clock }),
     intake,
-    mappings: createProductMappingService({ repos, clock, transaction, access, intake }),
+    mappings,
+    attention: createAttentionService({ repos, clock, mappings }),
     members: createMemberService({ repos, clock }),
     access,
     eventLog: createEventLogService({ repos }),

@@ -150,6 +150,21 @@ export function createWebhookEventRepository(db: Db): WebhookEventRepository {
         .groupBy(webhookEvents.action)
         .all()
         .map((row) => ({ action: row.action, at: toDate(row.at) })),
+    countByStatusSince: (siteId, since) => {
+      const rows = db
+        .select({ status: webhookEvents.status, count: sql<number>`count(*)` })
+        .from(webhookEvents)
+        .where(and(eq(webhookEvents.siteId, siteId), gte(webhookEvents.receivedAt, toMs(since))))
+        .groupBy(webhookEvents.status)
+        .all();
+      return Object.fromEntries(rows.map((row) => [row.status, row.count]));
+    },
+    countReceivedBefore: (siteId, before) =>
+      db
+        .select({ count: sql<number>`count(*)` })
+        .from(webhookEvents)
+        .where(and(eq(webhookEvents.siteId, siteId), lte(webhookEvents.receivedAt, toMs(before))))
+        .get()?.count ?? 0,
     claimFingerprint: (siteId, fingerprint, eventId) => {
       db.insert(eventFingerprints).values({ siteId, fingerprint, eventId }).onConflictDoNothing().run();
       const owner = db
@@ -220,5 +235,14 @@ export function createPaymentFactRepository(db: Db): PaymentFactRepository {
         .from(paymentFacts)
         .where(and(eq(paymentFacts.siteId, siteId), eq(paymentFacts.productId, productId)))
         .all(),
+    listByKind: (siteId, kind, limit) =>
+      db
+        .select()
+        .from(paymentFacts)
+        .where(and(eq(paymentFacts.siteId, siteId), eq(paymentFacts.kind, kind)))
+        .orderBy(desc(paymentFacts.occurredAt))
+        .limit(limit)
+        .all()
+        .map(toFact),
   };
 }

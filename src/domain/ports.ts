@@ -144,6 +144,10 @@ export interface WebhookEventRepository {
   lastReceivedByAction(siteId: number): { action: string; at: Date }[];
   /** Atomically claims a fingerprint; returns the id of the event that owns it (this one, or an earlier one). */
   claimFingerprint(siteId: number, fingerprint: string, eventId: number): number;
+  /** Events per status received at or after `since`. */
+  countByStatusSince(siteId: number, since: Date): Partial<Record<EventStatus, number>>;
+  /** Received at or before `before`: used to tell a quiet feed from one that never started. */
+  countReceivedBefore(siteId: number, before: Date): number;
 }
 
 export interface NewPaymentFact extends Omit<PaymentFact, 'id'> {
@@ -158,6 +162,8 @@ export interface PaymentFactRepository {
   findPaymentByTransaction(siteId: number, transactionId: string): PaymentFact | null;
   latestPurchaseSource(siteId: number, memberId: number, productId: string): string | null;
   sourcesForProduct(siteId: number, productId: string): { sourceKey: string; memberId: number }[];
+  /** Facts of one kind, newest first. */
+  listByKind(siteId: number, kind: PaymentFact['kind'], limit: number): PaymentFact[];
 }
 
 export interface NewGrant {

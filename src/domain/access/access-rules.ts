@@ -13,7 +13,7 @@ export interface SourcePolicy {
 /** What the money facts of one purchase (a one-time order or a subscription) say about access. */
 export type SourceState =
   | { state: 'no_payment' }
-  | { state: 'active'; endsAt: Date | null; note: string }
+  | { state: 'active'; endsAt: Date | null; note: string; pastDue: { failedAt: Date; graceEndsAt: Date } | null }
   | { state: 'revoked'; reason: string };
 
 const isPayment = (fact: PaymentFact) => fact.kind === 'purchase' || fact.kind === 'rebill';
@@ -61,7 +61,7 @@ export function deriveSourceState(facts: PaymentFact[], policy: SourcePolicy, no
     if (paidUntil.getTime() <= now.getTime()) {
       return { state: 'revoked', reason: 'subscription cancelled; the paid period has ended' };
     }
-    return { state: 'active', endsAt: paidUntil, note: 'subscription cancelled; access runs to the end of the paid period' };
+    return { state: 'active', endsAt: paidUntil, note: 'subscription cancelled; access runs to the end of the paid period', pastDue: null };
   }
 
   const failuresSincePayment = facts
@@ -73,10 +73,15 @@ export function deriveSourceState(facts: PaymentFact[], policy: SourcePolicy, no
     if (graceEndsAt.getTime() <= now.getTime()) {
       return { state: 'revoked', reason: `payment failed on ${firstFailure.occurredAt.toISOString()} and the ${policy.graceDays}-day grace ran out` };
     }
-    return { state: 'active', endsAt: graceEndsAt, note: 'payment failed; access kept through the grace period' };
+    return {
+      state: 'active',
+      endsAt: graceEndsAt,
+      note: 'payment failed; access kept through the grace period',
+      pastDue: { failedAt: firstFailure.occurredAt, graceEndsAt },
+    };
   }
 
-  return { state: 'active', endsAt: null, note: lastPayment.kind === 'rebill' ? `rebill #${lastPayment.payNumber ?? '?'} paid` : 'paid' };
+  return { state: 'active', endsAt: null, note: lastPayment.kind === 'rebill' ? `rebill #${lastPayment.payNumber ?? '?'} paid` : 'paid', pastDue: null };
 }
 
 /** The subscription's own period when it has two payments to measure; else the mapping's, else a month. */

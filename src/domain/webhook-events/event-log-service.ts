@@ -57,5 +57,16 @@ export function createEventLogService({ repos }: { repos: Repositories }) {
     return { event, effects: { grantChanges, emailChanges } };
   }
 
-  return { list, detail };
+  /** Health at a glance: the last event overall and per action, and counts by outcome over 24 hours and 7 days. */
+  function health(site: Site, now: Date) {
+    const day = 24 * 60 * 60 * 1000;
+    return {
+      lastEvent: repos.events.lastReceived(site.id),
+      lastByAction: repos.events.lastReceivedByAction(site.id).sort((a, b) => b.at.getTime() - a.at.getTime()),
+      countsLast24h: repos.events.countByStatusSince(site.id, new Date(now.getTime() - day)),
+      countsLast7d: repos.events.countByStatusSince(site.id, new Date(now.getTime() - 7 * day)),
+    };
+  }
+
+  return { list, detail, health };
 }

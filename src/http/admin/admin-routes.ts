@@ -66,7 +66,8 @@ export function createAdminApiRouter(services: AppServices): Router {
 
   // Kartra integration
   router.get('/sites/:siteId/kartra', (req, res) => {
-    res.json(presentIntegration(sites.integrationState(siteFromPath(sites, req, res))));
+    const site = siteFromPath(sites, req, res);
+    res.json({ ...presentIntegration(sites.integrationState(site)), health: eventLog.health(site, services.clock.now()) });
   });
   router.put('/sites/:siteId/kartra', (req, res) => {
     const site = siteFromPath(sites, req, res);
@@ -126,6 +127,10 @@ export function createAdminApiRouter(services: AppServices): Router {
   router.delete('/sites/:siteId/members/:memberId/grants/:grantId', (req, res) => {
     const site = siteFromPath(sites, req, res);
     res.json(access.revokeManualGrant(site, pathId(req.params.memberId, 'member'), pathId(req.params.grantId, 'grant'), actorName(res)));
+  });
+
+  router.get('/sites/:siteId/attention', (req, res) => {
+    res.json(services.attention.report(siteFromPath(sites, req, res)));
   });
 
   // Event log and re-apply

@@ -1,4 +1,5 @@
 import type { AccessService } from '../../domain/access/access-service';
+import type { AttentionService } from '../../domain/attention/attention-service';
 import type { ProductMappingService } from '../../domain/mapping/product-mapping-service';
 import type { MemberService } from '../../domain/members/member-service';
 import type { Clock } from '../../domain/ports';
@@ -17,5 +18,6 @@ export interface AppServices {
   members: MemberService;
   access: AccessService;
   eventLog: EventLogService;
+  attention: AttentionService;
 }
 
