@@ -292,6 +292,31 @@ describe('webhook intake rules', () => {
   });
 
   describe('re-apply', () => {
+    it('keeps an event whose applying fails as failed (answered 2xx, nothing half-applied) and re-applies it later', async () => {
+      await buildMapping(t, site, '558475', ['Foundations']);
+      // A fault injected in the real database: inserting the payment fact raises, halfway through applying.
+      const db = new Database(t.databasePath);
+      db.exec(`CREATE TRIGGER fault BEFORE INSERT ON payment_facts BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;`);
+      const failed = await postOutbound(t, site.hookPath, outboundFixture(DANA_BUY)).expect(200);
+      const failedToo = await postOutbound(t, site.hookPath, outboundFixture(SAM_BUY)).expect(200);
+      expect([failed.body.outcome, failedToo.body.outcome]).toEqual(['failed', 'failed']);
+      const detail = await t.api.get(`/sites/${site.siteId}/events/${failed.body.eventId}`).expect(200);
+      expect(detail.body).toMatchObject({ status: 'failed', error: expect.stringMatching(/disk on fire/) });
+      expect(JSON.parse(detail.body.rawBody)).toEqual(outboundFixture(DANA_BUY));
+      // The savepoint rolled the member and the fingerprint claim back with the rest.
+      expect(countRows(t, 'members')).toBe(0);
+      expect(countRows(t, 'event_fingerprints')).toBe(0);
+
+      db.exec('DROP TRIGGER fault');
+      db.close();
+      const single = await t.api.post(`/sites/${site.siteId}/events/${failed.body.eventId}/reapply`).expect(200);
+      expect(single.body.outcome).toBe('applied');
+      const bulk = await t.api.post(`/sites/${site.siteId}/events/reapply`, { statuses: ['failed'], since: '2000-01-01T00:00:00Z' }).expect(200);
+      expect(bulk.body).toEqual({ eventCount: 1, outcomes: { applied: 1 } });
+      expect(await memberLevels(t, site, 'dana.whitfield@example.com')).toEqual(['Foundations']);
+      expect(await memberLevels(t, site, 'sam.okafor@example.net')).toEqual(['Foundations']);
+    });
+
     it('re-applies an event idempotently and records the new outcome', async () => {
       await buildMapping(t, site, '558475', ['Foundations']);
       const purchase = await postOutbound(t, site.hookPath, outboundFixture(DANA_BUY)).expect(200);
