@@ -79,6 +79,7 @@ describe("Dana's and Sam's IPN stories", () => {
     await postIpnLive(t, site, '06-failed.rebill-payment-4.dana.txt', { transaction_id: '9161111', transaction_date: '2025-06-13 14:06:03' }).expect(200);
     const detail = await memberDetail(t, site, DANA);
     expect(detail.grants[0].expiresAt).toBe('2025-06-20T18:06:03.000Z');
+    expect(detail.levels).toEqual([{ id: site.levels['Studio Members'], name: 'Studio Members', accessEndsAt: '2025-06-20T18:06:03.000Z' }]);
     await postIpnLive(t, site, '04-rebill.payment-2.dana.txt', { transaction_id: '9162222', transaction_date: '2025-06-16 09:00:00', transaction_subscription_pay_number: '4' }).expect(200);
     const after = await memberDetail(t, site, DANA);
     expect(after.grants[0]).toMatchObject({ status: 'active', expiresAt: null });

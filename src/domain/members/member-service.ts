@@ -3,8 +3,15 @@ import { NotFoundError } from '../errors';
 import type { Grant, GrantHistoryEntry, Member, MemberEmailChange, Site } from '../model';
 import type { Clock, Repositories } from '../ports';
 
+export interface MemberLevel {
+  id: number;
+  name: string;
+  /** When access to this level ends unless something changes; null while any grant gives it without an end. */
+  accessEndsAt: Date | null;
+}
+
 export interface MemberSummary extends Member {
-  levels: { id: number; name: string }[];
+  levels: MemberLevel[];
 }
 
 export interface GrantDetail extends Grant {
@@ -26,6 +33,14 @@ export function createMemberService({ repos, clock }: { repos: Repositories; clo
     return new Map(repos.levels.list(siteId).map((level) => [level.id, level.name]));
   }
 
+  function memberLevels(grants: Grant[], names: Map<number, string>, now: Date): MemberLevel[] {
+    return effectiveLevelIds(grants, now).map((id) => {
+      const giving = grants.filter((grant) => grant.levelId === id && isGrantEffective(grant, now));
+      const ends = giving.some((grant) => grant.expiresAt === null) ? null : Math.max(...giving.map((grant) => grant.expiresAt?.getTime() ?? 0));
+      return { id, name: names.get(id) ?? `level ${id}`, accessEndsAt: ends === null ? null : new Date(ends) };
+    });
+  }
+
   function search(site: Site, filter: { email?: string; query?: string; limit: number; afterId?: number }): MemberSummary[] {
     const found = repos.members.search(site.id, filter);
     const names = levelNames(site.id);
@@ -36,7 +51,7 @@ export function createMemberService({ repos, clock }: { repos: Repositories; clo
     const now = clock.now();
     return found.map((member) => ({
       ...member,
-      levels: effectiveLevelIds(grantsByMember.get(member.id) ?? [], now).map((id) => ({ id, name: names.get(id) ?? `level ${id}` })),
+      levels: memberLevels(grantsByMember.get(member.id) ?? [], names, now),
     }));
   }
 
@@ -49,7 +64,7 @@ export function createMemberService({ repos, clock }: { repos: Repositories; clo
     const history = repos.grants.historyForMember(site.id, memberId);
     return {
       ...member,
-      levels: effectiveLevelIds(grants, now).map((id) => ({ id, name: names.get(id) ?? `level ${id}` })),
+      levels: memberLevels(grants, names, now),
       grants: grants.map((grant) => ({
         ...grant,
         levelName: names.get(grant.levelId) ?? `level ${grant.levelId}`,
