@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { parseKartraTime } from '../../src/domain/kartra/kartra-time';
-import { buildMapping, buildSite, memberLevels, postIpn, postOutbound, type SiteWithHook } from '../support/factories';
+import { buildStorySite, memberLevels, postIpn, postOutbound, type SiteWithHook } from '../support/factories';
 import { ipnFixtureBody, ipnFixtureFields, listFixtures, outboundFixture } from '../support/kartra-fixtures';
 import { buildTestApp, type TestApp } from '../support/test-app';
 
@@ -34,9 +34,7 @@ describe("Dana's and Sam's IPN stories", () => {
 
   beforeEach(async () => {
     t = buildTestApp();
-    site = await buildSite(t);
-    await buildMapping(t, site, '558475', ['Foundations']);
-    await buildMapping(t, site, '612001', ['Studio Members']);
+    site = await buildStorySite(t);
   });
   afterEach(() => t.close());
 
@@ -201,9 +199,7 @@ describe('both channels at once', () => {
 
   async function runStory(order: 'outbound-first' | 'ipn-first' | 'ipn-only') {
     t = buildTestApp();
-    const site = await buildSite(t);
-    await buildMapping(t, site, '558475', ['Foundations']);
-    await buildMapping(t, site, '612001', ['Studio Members']);
+    const site = await buildStorySite(t);
     const outcomes: string[] = [];
     for (const [outbound, ipn] of pairs) {
       if (ipn) arriveAt(t, fixtureTime(ipn));

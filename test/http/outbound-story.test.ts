@@ -1,4 +1,4 @@
-import { buildMapping, buildSite, memberLevels, postOutbound, type SiteWithHook } from '../support/factories';
+import { buildStorySite, memberLevels, postOutbound, type SiteWithHook } from '../support/factories';
 import { listFixtures, outboundFixture } from '../support/kartra-fixtures';
 import { buildTestApp, type TestApp } from '../support/test-app';
 
@@ -8,9 +8,7 @@ describe("Dana's and Sam's outbound stories", () => {
 
   beforeEach(async () => {
     t = buildTestApp();
-    site = await buildSite(t);
-    await buildMapping(t, site, '558475', ['Foundations']);
-    await buildMapping(t, site, '612001', ['Studio Members']);
+    site = await buildStorySite(t);
   });
   afterEach(() => t.close());
 

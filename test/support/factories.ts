@@ -29,6 +29,14 @@ export async function buildMapping(t: TestApp, site: SiteWithHook, productId: st
     .expect(201);
 }
 
+/** The fixtures' site: Foundations granted by 558475, Studio Members by 612001 (fixtures README, "The story"). */
+export async function buildStorySite(t: TestApp): Promise<SiteWithHook> {
+  const site = await buildSite(t);
+  await buildMapping(t, site, '558475', ['Foundations']);
+  await buildMapping(t, site, '612001', ['Studio Members']);
+  return site;
+}
+
 /** Posts an outbound (JSON) body to the hook URL. */
 export function postOutbound(t: TestApp, hookPath: string, body: object | string, contentType = 'application/json') {
   return request(t.app)
