@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { createAdminApiRouter } from './http/admin/admin-routes';
+import { adminApiDocument } from './http/admin/openapi';
 import type { AppServices } from './http/admin/services';
 import { createErrorHandler } from './http/middleware/error-handler';
 import { requestLog } from './http/middleware/request-log';
@@ -30,6 +31,10 @@ export function createApp(options: AppOptions): Express {
     res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'unavailable' });
   });
   app.use(createWebhookRouter({ intake: services.intake, bodyLimitBytes: options.webhookBodyLimitBytes }));
+  // Public, before the admin router and its token check: the document describes how to authenticate.
+  app.get('/api/v1/openapi.json', (_req, res) => {
+    res.json(adminApiDocument);
+  });
   app.use('/api/v1', createAdminApiRouter(services));
 
   app.use((_req, res) => {

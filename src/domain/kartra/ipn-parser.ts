@@ -1,4 +1,4 @@
-import { TRANSACTION_TYPES } from './kartra-actions';
+import { transactionTypeKind } from './kartra-actions';
 import type { KartraEvent, ParseNote, ParseResult } from './kartra-event';
 import { readTransaction } from './outbound-parser';
 import { FieldReader, normaliseEmail, type WireRecord } from './kartra-values';
@@ -25,7 +25,7 @@ export function parseIpnEvent(fields: WireRecord, timeZone: string): ParseResult
   if (!transactionType) {
     return { ok: false, channel: 'ipn', error: 'no transaction_type: this is not a Kartra IPN post', issues: notes };
   }
-  const kind = TRANSACTION_TYPES[transactionType];
+  const kind = transactionTypeKind(transactionType);
   if (!kind) {
     notes.push({ path: 'transaction_type', message: `transaction type "${transactionType}" is not documented; stored and ignored` });
     const event: KartraEvent = { kind: 'other', channel: 'ipn', action: transactionType, knownAction: false, lead, ipnSecret };

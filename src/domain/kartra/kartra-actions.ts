@@ -47,3 +47,15 @@ export const TRANSACTION_TYPES: Readonly<Record<string, MoneyEventKind>> = {
   cancelation: 'subscription_cancel',
   cancel: 'subscription_cancel',
 };
+
+/**
+ * Own keys only: the action and transaction type come from the body, and a plain lookup would answer
+ * "constructor" or "__proto__" with Object.prototype's members instead of "not a money event".
+ */
+export function outboundMoneyKind(action: string): MoneyEventKind | undefined {
+  return Object.hasOwn(OUTBOUND_MONEY_ACTIONS, action) ? OUTBOUND_MONEY_ACTIONS[action] : undefined;
+}
+
+export function transactionTypeKind(transactionType: string): MoneyEventKind | undefined {
+  return Object.hasOwn(TRANSACTION_TYPES, transactionType) ? TRANSACTION_TYPES[transactionType] : undefined;
+}

@@ -5,6 +5,8 @@
  */
 const NAIVE_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?(?:\s*(?:EST|EDT|ET))?$/i;
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 function formatterFor(timeZone: string): Intl.DateTimeFormat {
@@ -54,8 +56,15 @@ export function parseKartraTime(raw: string, timeZone: string): Date | undefined
   if (check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
     return undefined;
   }
-  // Two passes settle the offset across a daylight-saving change.
-  let instant = wallClockAsUtc - zoneOffsetMs(timeZone, wallClockAsUtc);
-  instant = wallClockAsUtc - zoneOffsetMs(timeZone, instant);
-  return new Date(instant);
+  // The zone's offsets a day either side bracket any daylight-saving change near this wall-clock time.
+  const offsetBefore = zoneOffsetMs(timeZone, wallClockAsUtc - DAY_MS);
+  const offsetAfter = zoneOffsetMs(timeZone, wallClockAsUtc + DAY_MS);
+  // The first reading the zone's clock really shows: in a fall-back overlap, the earlier of the two.
+  for (const offset of [offsetBefore, offsetAfter]) {
+    const instant = wallClockAsUtc - offset;
+    if (zoneOffsetMs(timeZone, instant) === offset) return new Date(instant);
+  }
+  // In a spring-forward gap the clock never shows this time; read it with the offset from before the change, which
+  // moves it forward by the gap (02:30 EST is 03:30 EDT), as Temporal's "compatible" choice and java.time do.
+  return new Date(wallClockAsUtc - offsetBefore);
 }

@@ -1,4 +1,4 @@
-import { OUTBOUND_MONEY_ACTIONS, OUTBOUND_OTHER_ACTIONS, TRANSACTION_TYPES } from './kartra-actions';
+import { OUTBOUND_OTHER_ACTIONS, outboundMoneyKind, transactionTypeKind } from './kartra-actions';
 import type { KartraEvent, LeadIdentity, ParseNote, ParseResult, TransactionFacts } from './kartra-event';
 import { parseKartraTime } from './kartra-time';
 import { FieldReader, isWireRecord, normaliseEmail } from './kartra-values';
@@ -19,7 +19,7 @@ export function parseOutboundEvent(body: unknown, timeZone: string): ParseResult
   const transaction = details?.record('transaction_details');
 
   const lead = readLead(leadRecord, transaction, notes);
-  const moneyKind = OUTBOUND_MONEY_ACTIONS[action];
+  const moneyKind = outboundMoneyKind(action);
 
   if (moneyKind) {
     if (!transaction) return invalid(`"${action}" without action_details.transaction_details`, notes);
@@ -28,7 +28,7 @@ export function parseOutboundEvent(body: unknown, timeZone: string): ParseResult
     // Kartra documents no outbound rebill; should a rebill arrive as buy_product, its transaction_type says so
     // (variants/HYPOTHETICAL-buy_product.rebill) and it must never count as a new purchase.
     const transactionType = transaction.text('transaction_type')?.toLowerCase();
-    const kindFromType = transactionType ? TRANSACTION_TYPES[transactionType] : undefined;
+    const kindFromType = transactionType ? transactionTypeKind(transactionType) : undefined;
     const kind = action === 'buy_product' && kindFromType === 'rebill' ? 'rebill' : moneyKind;
     if (transactionType && !kindFromType) {
       notes.push({ path: 'action_details.transaction_details.transaction_type', message: `unknown transaction type "${transactionType}"` });

@@ -23,8 +23,11 @@ export function parseKartraBody(rawBody: Buffer, contentType: string | undefined
     }
     return parseOutboundEvent(json, timeZone);
   }
-  const boundary = multipartBoundary(contentType);
-  const fields = boundary ? decodeMultipart(text, boundary) : decodeUrlEncoded(trimmed);
+  // A multipart body is recognised by its boundary line as well as by its header, and a body the header calls
+  // multipart but that is not falls back to urlencoded: the body's shape decides, never the header alone.
+  const boundaries = [multipartBoundary(contentType), sniffedBoundary(text)].filter((boundary) => boundary !== undefined);
+  const multipart = boundaries.map((boundary) => decodeMultipart(text, boundary)).find((found) => found !== undefined);
+  const fields = multipart ?? decodeUrlEncoded(trimmed);
   if (!fields) {
     return { ok: false, channel: 'unknown', error: 'body is neither JSON nor a form post', issues: [] };
   }
@@ -51,11 +54,18 @@ function multipartBoundary(contentType: string | undefined): string | undefined 
   return match?.[1] ?? match?.[2];
 }
 
+/** A multipart body opens with "--<boundary>" on its own line (RFC 2046 §5.1.1; the preamble is empty in practice). */
+function sniffedBoundary(text: string): string | undefined {
+  return /^--([0-9A-Za-z'()+_,./:=?-]{1,70})\r?\n/.exec(text)?.[1];
+}
+
 /** Text fields of a multipart/form-data body (RFC 7578); file parts are not expected from Kartra and are skipped. */
 function decodeMultipart(text: string, boundary: string): WireRecord | undefined {
   const fields = prototypeFreeRecord();
   let found = false;
-  for (const part of text.split(`--${boundary}`)) {
+  // What precedes the first delimiter is the preamble (RFC 2046 §5.1.1), never a field; a body without the
+  // delimiter therefore yields no fields, which lets a wrong boundary in the header fall through.
+  for (const part of text.split(`--${boundary}`).slice(1)) {
     const headerEnd = part.indexOf('\r\n\r\n');
     if (headerEnd < 0) continue;
     const headers = part.slice(0, headerEnd);
