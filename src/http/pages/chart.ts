@@ -9,7 +9,7 @@ export interface ChartModel {
   height: number;
   bars: { x: number; width: number; title: string; segments: { y: number; height: number; status: EventStatus }[] }[];
   gridLines: { y: number; label: string }[];
-  dayLabels: { x: number; label: string }[];
+  dayLabels: { x: number; label: string; anchor: 'end' | 'middle' }[];
   legend: { status: EventStatus; label: string; total: number }[];
   total: number;
   description: string;
@@ -49,7 +49,7 @@ export function buildEventsChart(days: { day: string; counts: Partial<Record<Eve
   const dayLabels = days
     .map((day, index) => ({ index, day }))
     .filter(({ index }) => index % 7 === (days.length - 1) % 7)
-    .map(({ index, day }) => ({ x: round(left + index * slot + slot / 2), label: day.day.slice(5) }));
+    .map(({ index, day }) => ({ x: round(left + index * slot + slot / 2), label: day.day.slice(5), anchor: index === days.length - 1 ? ('end' as const) : ('middle' as const) }));
   const legend = STACK.map((status) => ({ status, label: OUTCOME_LABELS[status], total: days.reduce((sum, day) => sum + (day.counts[status] ?? 0), 0) })).filter((entry) => entry.total > 0);
   const total = totals.reduce((sum, value) => sum + value, 0);
   const description = `${total} events over ${days.length} days${legend.length > 0 ? `: ${legend.map((entry) => `${entry.total} ${entry.label.toLowerCase()}`).join(', ')}` : ''}.`;
