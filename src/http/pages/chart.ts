@@ -45,7 +45,10 @@ export function buildEventsChart(days: { day: string; counts: Partial<Record<Eve
     return { x: round(left + index * slot + slot * 0.15), width: round(slot * 0.7), title: `${day.day}: ${parts.length > 0 ? parts.join(', ') : 'no events'}`, segments };
   });
 
-  const gridLines = [0, 0.5, 1].map((fraction) => ({ y: round(top + plotHeight - fraction * plotHeight), label: String(Math.round(fraction * ceiling * 10) / 10) }));
+  // Events come in whole numbers: a half-way line is labelled only when it falls on one.
+  const gridLines = [0, 0.5, 1]
+    .filter((fraction) => Number.isInteger(fraction * ceiling))
+    .map((fraction) => ({ y: round(top + plotHeight - fraction * plotHeight), label: String(fraction * ceiling) }));
   const dayLabels = days
     .map((day, index) => ({ index, day }))
     .filter(({ index }) => index % 7 === (days.length - 1) % 7)
