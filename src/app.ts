@@ -5,7 +5,10 @@ import { adminApiDocument } from './http/admin/openapi';
 import type { AppServices } from './http/admin/services';
 import { createErrorHandler } from './http/middleware/error-handler';
 import { requestLog } from './http/middleware/request-log';
+import { createPagesRouter } from './http/pages/pages-router';
+import { createSignInLimiter, type SignInLimits } from './http/pages/sign-in-limiter';
 import { createWebhookRouter } from './http/webhook-routes';
+import { resolve } from 'node:path';
 import type { Logger } from './logger';
 
 export interface AppOptions {
@@ -15,7 +18,12 @@ export interface AppOptions {
   trustProxy: boolean;
   /** Answers /healthz: true while the database answers. */
   isHealthy: () => boolean;
+  /** Failed sign-ins allowed per email and per address; tests lower them. */
+  signInLimits?: SignInLimits;
 }
+
+const VIEWS_DIR = resolve(__dirname, '../views');
+const ASSETS_DIR = resolve(__dirname, '../public/assets');
 
 /** The Express app: helmet, request logs, the webhook route, the admin API, one 404 and one error handler. */
 export function createApp(options: AppOptions): Express {
@@ -23,7 +31,28 @@ export function createApp(options: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', options.trustProxy);
-  app.use(helmet());
+  app.use(
+    helmet({
+      // Strict: scripts and styles only from files we serve, no inline code or style attributes, nothing from other
+      // hosts. No upgrade-insecure-requests: a plain-http deployment (or a local one) must still load its CSS.
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'none'"],
+          scriptSrc: ["'self'"],
+          scriptSrcAttr: ["'none'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'"],
+          fontSrc: ["'self'"],
+          connectSrc: ["'self'"],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+          baseUri: ["'none'"],
+          objectSrc: ["'none'"],
+        },
+      },
+    }),
+  );
   app.use(requestLog(logger));
 
   app.get('/healthz', (_req, res) => {
@@ -36,6 +65,12 @@ export function createApp(options: AppOptions): Express {
     res.json(adminApiDocument);
   });
   app.use('/api/v1', createAdminApiRouter(services));
+  app.use('/assets', express.static(ASSETS_DIR, { index: false, maxAge: '1h' }));
+  app.get('/', (_req, res) => res.redirect(303, '/admin'));
+  app.use(
+    '/admin',
+    createPagesRouter({ services, logger, viewsDir: VIEWS_DIR, signInLimiter: createSignInLimiter(services.clock, options.signInLimits) }),
+  );
 
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { composeServices } from './compose';
+import { ADMIN_USAGE, runAdminCommand } from './cli-admin';
 import { loadConfig } from './config';
 import { openDatabase } from './db/database';
 import { createLogger } from './logger';
@@ -12,11 +13,16 @@ const USAGE = `usage: npm run cli -- <command>
                                        without --site it sees every site
   token list                           list tokens (never the tokens themselves)
   token revoke <id>                    revoke a token
-  sweep                                record grants whose access period has ended`;
+  sweep                                record grants whose access period has ended
+${ADMIN_USAGE}`;
 
 /** A second entry point beside main.ts: it reads the same environment and composes the same services. */
 function run(argv: string[], env: Record<string, string | undefined>): number {
   const config = loadConfig(env);
+  if (argv[0] === 'admin') {
+    runAdmin(argv.slice(1), config);
+    return 0;
+  }
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -83,6 +89,20 @@ function run(argv: string[], env: Record<string, string | undefined>): number {
   } finally {
     database.close();
   }
+}
+
+/** Admin commands hash passwords with async scrypt, so they run outside the synchronous `run`. */
+function runAdmin(argv: string[], config: ReturnType<typeof loadConfig>): void {
+  const { services, database } = composeServices(config, { logger: createLogger('silent') });
+  runAdminCommand(argv, services, Boolean(process.stdin.isTTY))
+    .then((code) => {
+      process.exitCode = code;
+    })
+    .catch((error: unknown) => {
+      console.error(error instanceof Error ? error.message : String(error));
+      process.exitCode = 1;
+    })
+    .finally(() => database.close());
 }
 
 process.exitCode = run(process.argv.slice(2), process.env);

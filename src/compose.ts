@@ -2,6 +2,7 @@ import { createApp } from './app';
 import type { Config } from './config';
 import { openDatabase } from './db/database';
 import { createRepositories } from './db/repositories';
+import { createAdminAuthService } from './domain/admins/admin-auth-service';
 import { createAccessService } from './domain/access/access-service';
 import { createAttentionService } from './domain/attention/attention-service';
 import { createProductMappingService } from './domain/mapping/product-mapping-service';
@@ -41,6 +42,7 @@ export function composeServices(config: Config, options: ComposeOptions = {}) {
     members: createMemberService({ repos, clock }),
     access,
     eventLog: createEventLogService({ repos }),
+    admins: createAdminAuthService({ repos, clock }),
   };
   return { services, database, logger };
 }

@@ -165,6 +165,17 @@ export function createWebhookEventRepository(db: Db): WebhookEventRepository {
         .from(webhookEvents)
         .where(and(eq(webhookEvents.siteId, siteId), lte(webhookEvents.receivedAt, toMs(before))))
         .get()?.count ?? 0,
+    countByQuarterHourAndStatus: (siteId, since) => {
+      const quarterHourMs = 15 * 60 * 1000;
+      const bucket = sql<number>`(${webhookEvents.receivedAt} / ${quarterHourMs}) * ${quarterHourMs}`;
+      return db
+        .select({ bucketStart: bucket, status: webhookEvents.status, count: sql<number>`count(*)` })
+        .from(webhookEvents)
+        .where(and(eq(webhookEvents.siteId, siteId), gte(webhookEvents.receivedAt, toMs(since))))
+        .groupBy(bucket, webhookEvents.status)
+        .all()
+        .map((row) => ({ bucketStart: toDate(row.bucketStart), status: row.status as EventStatus, count: row.count }));
+    },
     claimFingerprint: (siteId, fingerprint, eventId) => {
       db.insert(eventFingerprints).values({ siteId, fingerprint, eventId }).onConflictDoNothing().run();
       const owner = db

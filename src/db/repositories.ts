@@ -1,4 +1,5 @@
 import type { Repositories } from '../domain/ports';
+import { createAdminSessionRepository, createAdminUserRepository } from './admin-repositories';
 import type { Db } from './database';
 import { createPaymentFactRepository, createWebhookEventRepository } from './event-repositories';
 import { createGrantRepository } from './grant-repository';
@@ -16,5 +17,7 @@ export function createRepositories(db: Db): Repositories {
     facts: createPaymentFactRepository(db),
     grants: createGrantRepository(db),
     tokens: createApiTokenRepository(db),
+    admins: createAdminUserRepository(db),
+    adminSessions: createAdminSessionRepository(db),
   };
 }

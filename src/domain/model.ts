@@ -170,3 +170,25 @@ export interface ApiToken {
   lastUsedAt: Date | null;
   revokedAt: Date | null;
 }
+
+/** Someone who signs in to the App Station pages. Admins span sites; admin_site_access says which they may see. */
+export interface AdminUser {
+  id: number;
+  email: string;
+  /** `scrypt$N$r$p$salt$hash`, never the password. */
+  passwordHash: string;
+  /** IANA zone the pages show times in. */
+  timeZone: string;
+  createdAt: Date;
+  lastSignInAt: Date | null;
+}
+
+export interface AdminSession {
+  /** SHA-256 of the cookie value; the value itself is never stored. */
+  idHash: string;
+  adminId: number;
+  csrfToken: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+}

@@ -1,5 +1,7 @@
 import type {
   AccessLevel,
+  AdminSession,
+  AdminUser,
   ApiToken,
   CancelMode,
   EventStatus,
@@ -148,6 +150,11 @@ export interface WebhookEventRepository {
   countByStatusSince(siteId: number, since: Date): Partial<Record<EventStatus, number>>;
   /** Received at or before `before`: used to tell a quiet feed from one that never started. */
   countReceivedBefore(siteId: number, before: Date): number;
+  /**
+   * Events received at or after `since`, counted per status in 15-minute buckets (bucket start times). Quarter hours
+   * rather than days so the caller can group by day in any time zone, whose offsets are all multiples of 15 minutes.
+   */
+  countByQuarterHourAndStatus(siteId: number, since: Date): { bucketStart: Date; status: EventStatus; count: number }[];
 }
 
 export interface NewPaymentFact extends Omit<PaymentFact, 'id'> {
@@ -207,6 +214,24 @@ export interface ApiTokenRepository {
   markUsed(tokenId: number, at: Date): void;
 }
 
+/** Admin users are not site-scoped: one admin may administer several sites, listed by siteIds(). */
+export interface AdminUserRepository {
+  create(input: { email: string; passwordHash: string; timeZone: string; createdAt: Date }): AdminUser;
+  findByEmail(email: string): AdminUser | null;
+  findById(adminId: number): AdminUser | null;
+  recordSignIn(adminId: number, at: Date): void;
+  grantSite(adminId: number, siteId: number, at: Date): void;
+  siteIds(adminId: number): number[];
+}
+
+export interface AdminSessionRepository {
+  create(session: AdminSession): void;
+  findByIdHash(idHash: string): AdminSession | null;
+  touch(idHash: string, lastSeenAt: Date, expiresAt: Date): void;
+  delete(idHash: string): void;
+  deleteExpired(now: Date): number;
+}
+
 export interface Repositories {
   sites: SiteRepository;
   secrets: WebhookSecretRepository;
@@ -217,6 +242,8 @@ export interface Repositories {
   facts: PaymentFactRepository;
   grants: GrantRepository;
   tokens: ApiTokenRepository;
+  admins: AdminUserRepository;
+  adminSessions: AdminSessionRepository;
 }
 
 /**

@@ -68,5 +68,29 @@ export function createEventLogService({ repos }: { repos: Repositories }) {
     };
   }
 
-  return { list, detail, health };
+  /**
+   * Events per calendar day (in `timeZone`) by outcome, oldest day first, for the last `days` days including today.
+   * Days without events are present with no counts, so a chart shows gaps as gaps.
+   */
+  function perDay(site: Site, options: { days: number; timeZone: string; now: Date }): { day: string; counts: Partial<Record<EventStatus, number>> }[] {
+    const dayOf = new Intl.DateTimeFormat('en-CA', { timeZone: options.timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    const dayMs = 24 * 60 * 60 * 1000;
+    const days: string[] = [];
+    // Walk back in 12-hour steps so days that are 23 or 25 hours long (daylight saving) are neither skipped nor doubled.
+    for (let at = options.now.getTime(); days.length < options.days; at -= dayMs / 2) {
+      const day = dayOf.format(new Date(at));
+      if (days[days.length - 1] !== day) days.push(day);
+    }
+    days.reverse();
+    const byDay = new Map(days.map((day) => [day, {} as Partial<Record<EventStatus, number>>]));
+    // The earliest day starts at most 25 hours before its noon; fetching a day extra and dropping the rest is simplest.
+    const since = new Date(options.now.getTime() - (options.days + 1) * dayMs);
+    for (const row of repos.events.countByQuarterHourAndStatus(site.id, since)) {
+      const counts = byDay.get(dayOf.format(row.bucketStart));
+      if (counts) counts[row.status] = (counts[row.status] ?? 0) + row.count;
+    }
+    return days.map((day) => ({ day, counts: byDay.get(day) ?? {} }));
+  }
+
+  return { list, detail, health, perDay };
 }

@@ -1,3 +1,4 @@
+import type { AdminAuthService } from '../../domain/admins/admin-auth-service';
 import type { AccessService } from '../../domain/access/access-service';
 import type { AttentionService } from '../../domain/attention/attention-service';
 import type { ProductMappingService } from '../../domain/mapping/product-mapping-service';
@@ -19,5 +20,6 @@ export interface AppServices {
   access: AccessService;
   eventLog: EventLogService;
   attention: AttentionService;
+  admins: AdminAuthService;
 }
 

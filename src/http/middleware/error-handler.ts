@@ -31,6 +31,11 @@ const bodyParserCodes: Record<string, string> = {
   'request.aborted': 'request_aborted',
 };
 
+/** The status for a domain error; the admin pages use it too, so JSON and HTML agree. */
+export function statusForDomainError(error: DomainError): number {
+  return statusByCode[error.code] ?? 400;
+}
+
 export function createErrorHandler(logger: Logger): ErrorRequestHandler {
   return function errorHandler(error, req, res, next) {
     if (res.headersSent) {
@@ -39,7 +44,7 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
     }
     if (error instanceof DomainError) {
       const details = error instanceof InvalidInputError && error.issues.length > 0 ? { issues: error.issues } : undefined;
-      res.status(statusByCode[error.code] ?? 400).json({ error: { code: error.code, message: error.message, ...(details ? { details } : {}) } });
+      res.status(statusForDomainError(error)).json({ error: { code: error.code, message: error.message, ...(details ? { details } : {}) } });
       return;
     }
     if (isBodyParserError(error) && error.status >= 400 && error.status < 500) {

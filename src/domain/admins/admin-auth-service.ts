@@ -1,0 +1,123 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { InvalidInputError, NotFoundError } from '../errors';
+import type { AdminSession, AdminUser } from '../model';
+import type { Clock, Repositories } from '../ports';
+import { hashPassword, verifyPassword } from './password-hash';
+
+const HOUR_MS = 60 * 60 * 1000;
+/** A session ends after this long without a request... */
+const IDLE_TIMEOUT_MS = 12 * HOUR_MS;
+/** ...and in any case this long after sign-in. */
+const ABSOLUTE_TIMEOUT_MS = 7 * 24 * HOUR_MS;
+/** Writing last-seen on every request would turn page views into writes; once a minute is enough for the idle timeout. */
+const TOUCH_INTERVAL_MS = 60 * 1000;
+export const MIN_PASSWORD_LENGTH = 12;
+
+export interface SignedInAdmin {
+  admin: AdminUser;
+  session: AdminSession;
+  siteIds: number[];
+}
+
+export type AdminAuthService = ReturnType<typeof createAdminAuthService>;
+
+const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest('hex');
+const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+function isTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Sign-in, sessions and admin accounts for the App Station pages. Cookie values are random; only their hash is stored. */
+export function createAdminAuthService({ repos, clock }: { repos: Repositories; clock: Clock }) {
+  // Verifying against a real hash when the email is unknown keeps the answer time the same, so timing does not
+  // reveal which emails have accounts.
+  const dummyHash = hashPassword(randomBytes(16).toString('hex'));
+
+  async function createAdmin(input: { email: string; password: string; timeZone?: string; siteIds?: number[] }): Promise<AdminUser> {
+    const email = normalizeEmail(input.email);
+    const issues: { path: string; message: string }[] = [];
+    if (!/^[^@\s]+@[^@\s]+$/.test(email)) issues.push({ path: 'email', message: 'an email address' });
+    if (input.password.length < MIN_PASSWORD_LENGTH) issues.push({ path: 'password', message: `at least ${MIN_PASSWORD_LENGTH} characters` });
+    const timeZone = input.timeZone ?? 'UTC';
+    if (!isTimeZone(timeZone)) issues.push({ path: 'timeZone', message: 'an IANA time zone such as Europe/Berlin' });
+    if (repos.admins.findByEmail(email)) issues.push({ path: 'email', message: 'an admin with this email exists' });
+    for (const siteId of input.siteIds ?? []) if (!repos.sites.findById(siteId)) issues.push({ path: 'site', message: `site ${siteId} does not exist` });
+    if (issues.length > 0) throw new InvalidInputError('cannot create the admin', issues);
+    const passwordHash = await hashPassword(input.password);
+    const admin = repos.admins.create({ email, passwordHash, timeZone, createdAt: clock.now() });
+    for (const siteId of input.siteIds ?? []) repos.admins.grantSite(admin.id, siteId, clock.now());
+    return admin;
+  }
+
+  function grantSite(email: string, siteId: number): void {
+    const admin = repos.admins.findByEmail(normalizeEmail(email));
+    if (!admin) throw new NotFoundError('admin', email);
+    if (!repos.sites.findById(siteId)) throw new NotFoundError('site', siteId);
+    repos.admins.grantSite(admin.id, siteId, clock.now());
+  }
+
+  /**
+   * Checks the password and starts a new session. The session presented before sign-in (if any) is revoked, so a
+   * session id planted before sign-in never becomes an authenticated one (session fixation).
+   */
+  async function signIn(email: string, password: string, previousSessionToken?: string): Promise<{ sessionToken: string; signedIn: SignedInAdmin } | null> {
+    const admin = repos.admins.findByEmail(normalizeEmail(email));
+    const matches = await verifyPassword(password, admin?.passwordHash ?? (await dummyHash));
+    if (!admin || !matches) return null;
+    if (previousSessionToken) repos.adminSessions.delete(sha256(previousSessionToken));
+    const now = clock.now();
+    const sessionToken = randomBytes(32).toString('base64url');
+    const session: AdminSession = {
+      idHash: sha256(sessionToken),
+      adminId: admin.id,
+      csrfToken: randomBytes(32).toString('base64url'),
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt: new Date(now.getTime() + IDLE_TIMEOUT_MS),
+    };
+    repos.adminSessions.create(session);
+    repos.admins.recordSignIn(admin.id, now);
+    repos.adminSessions.deleteExpired(now);
+    return { sessionToken, signedIn: { admin, session, siteIds: repos.admins.siteIds(admin.id) } };
+  }
+
+  /** The signed-in admin for a cookie value, or null when the session is unknown or over. */
+  function authenticate(sessionToken: string | undefined): SignedInAdmin | null {
+    if (!sessionToken) return null;
+    const idHash = sha256(sessionToken);
+    const session = repos.adminSessions.findByIdHash(idHash);
+    if (!session) return null;
+    const now = clock.now();
+    if (session.expiresAt.getTime() <= now.getTime() || now.getTime() - session.createdAt.getTime() >= ABSOLUTE_TIMEOUT_MS) {
+      repos.adminSessions.delete(idHash);
+      return null;
+    }
+    const admin = repos.admins.findById(session.adminId);
+    if (!admin) return null;
+    if (now.getTime() - session.lastSeenAt.getTime() >= TOUCH_INTERVAL_MS) {
+      const expiresAt = new Date(Math.min(now.getTime() + IDLE_TIMEOUT_MS, session.createdAt.getTime() + ABSOLUTE_TIMEOUT_MS));
+      repos.adminSessions.touch(idHash, now, expiresAt);
+    }
+    return { admin, session, siteIds: repos.admins.siteIds(admin.id) };
+  }
+
+  function signOut(sessionToken: string | undefined): void {
+    if (sessionToken) repos.adminSessions.delete(sha256(sessionToken));
+  }
+
+  /** Constant-time check of a form's CSRF token against the session's. */
+  function csrfMatches(session: AdminSession, presented: unknown): boolean {
+    if (typeof presented !== 'string') return false;
+    const a = Buffer.from(sha256(presented), 'hex');
+    const b = Buffer.from(sha256(session.csrfToken), 'hex');
+    return timingSafeEqual(a, b);
+  }
+
+  return { createAdmin, grantSite, signIn, authenticate, signOut, csrfMatches };
+}

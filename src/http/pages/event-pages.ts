@@ -1,0 +1,160 @@
+import { Router, type Request, type Response } from 'express';
+import { InvalidInputError } from '../../domain/errors';
+import { redactKartraBody } from '../../domain/kartra/redact-body';
+import type { Site } from '../../domain/model';
+import type { AppServices } from '../admin/services';
+import { parseInput } from '../parse-input';
+import { buildEventsChart } from './chart';
+import { formatTime, plural, wallTimeToDate } from './format';
+import type { FormProblem, PageKit } from './page-kit';
+import { EventFilters, RANGES, ReapplyFailedForm } from './page-schemas';
+import { actorLabel, changeLabel, eventRow, OUTCOME_LABELS } from './view-models';
+
+const PAGE_SIZE = 50;
+const HOUR_MS = 60 * 60 * 1000;
+
+/** Pretty-prints a stored body as text: indented JSON, or one form field per line for IPN posts. */
+function prettyBody(text: string): string {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    if (/^[^=&\s]+=[^&]*(&[^=&\s]+=[^&]*)*$/.test(text.trim())) {
+      return [...new URLSearchParams(text).entries()].map(([key, value]) => `${key} = ${value}`).join('\n');
+    }
+    return text;
+  }
+}
+
+/** Webhook activity: the filtered, keyset-paginated log, its chart, an event's page and re-applying. */
+export function createEventPages(services: AppServices, kit: PageKit): Router {
+  const { eventLog, intake } = services;
+  const router = Router();
+
+  function renderList(req: Request, res: Response, site: Site, extra: { problem?: FormProblem; typedSince?: string } = {}) {
+    const timeZone = kit.timeZoneOf(res);
+    const filters = EventFilters.parse(req.query);
+    const now = services.clock.now();
+    const search = filters.search ?? '';
+    const isEmail = search.includes('@');
+    const isProduct = /^[A-Za-z0-9_-]{1,64}$/.test(search);
+    let page: ReturnType<typeof eventLog.list>;
+    try {
+      page = eventLog.list(site, {
+        statuses: filters.outcome ? [filters.outcome] : undefined,
+        action: filters.action,
+        email: isEmail ? search : undefined,
+        productId: !isEmail && isProduct ? search : undefined,
+        since: filters.range ? new Date(now.getTime() - RANGES[filters.range] * HOUR_MS) : undefined,
+        limit: PAGE_SIZE,
+        cursor: filters.cursor,
+      });
+    } catch (error) {
+      // A hand-edited cursor starts the list from the newest event rather than failing the page.
+      if (!(error instanceof InvalidInputError)) throw error;
+      page = eventLog.list(site, { limit: PAGE_SIZE });
+    }
+    // The filters stay in every link, so a filtered view can be bookmarked, shared and paged through.
+    const kept = new URLSearchParams();
+    for (const key of ['outcome', 'action', 'range', 'search'] as const) if (filters[key]) kept.set(key, String(filters[key]));
+    const older = page.nextCursor ? new URLSearchParams(kept) : null;
+    older?.set('cursor', page.nextCursor ?? '');
+    const health = eventLog.health(site, now);
+    kit.render(
+      res,
+      'events/list.njk',
+      {
+        layout: kit.layout(res, site, 'events', 'Webhook activity'),
+        notice: typeof req.query.reapplied === 'string' && /^\d{1,9}$/.test(req.query.reapplied) ? `Re-applied ${plural(Number(req.query.reapplied), 'failed event')}.` : null,
+        filters: { outcome: filters.outcome ?? '', action: filters.action ?? '', range: filters.range ?? '', search },
+        filtered: kept.toString() !== '',
+        outcomes: Object.entries(OUTCOME_LABELS).map(([value, label]) => ({ value, label })),
+        actions: health.lastByAction.map((row) => row.action).sort(),
+        events: page.events.map((event) => eventRow(event, timeZone)),
+        olderLink: older ? `?${older.toString()}` : null,
+        newestLink: filters.cursor ? `?${kept.toString()}` : null,
+        chart: buildEventsChart(eventLog.perDay(site, { days: 30, timeZone, now })),
+        timeZone,
+        reapply: { since: extra.typedSince ?? '', problem: extra.problem ?? null, failedCount: services.attention.report(site).failedEvents.count },
+      },
+      extra.problem?.status ?? 200,
+    );
+  }
+
+  router.get('/sites/:siteId/events', (req, res) => {
+    renderList(req, res, kit.siteOf(req, res));
+  });
+
+  router.post('/sites/:siteId/events/reapply-failed', async (req, res) => {
+    const site = kit.siteOf(req, res);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    await kit.handleForm(
+      () => {
+        const input = parseInput(ReapplyFailedForm, body);
+        let since: Date | undefined;
+        if (input.since !== undefined) {
+          since = wallTimeToDate(input.since, kit.timeZoneOf(res)) ?? undefined;
+          if (!since) throw new InvalidInputError('invalid time', [{ path: 'since', message: 'a date and time, or leave empty for all failed events' }]);
+        }
+        const result = intake.reapplyMany(site, { statuses: ['failed'], since });
+        res.redirect(303, `/admin/sites/${site.id}/events?reapplied=${result.eventCount}`);
+      },
+      (problem) => renderList(req, res, site, { problem, typedSince: typeof body.since === 'string' ? body.since.slice(0, 40) : '' }),
+    );
+  });
+
+  function renderDetail(req: Request, res: Response, site: Site, eventId: number, notice: string | null) {
+    const timeZone = kit.timeZoneOf(res);
+    const { event, effects } = eventLog.detail(site, eventId);
+    const rawText = event.rawBodyPrunedAt ? null : prettyBody(redactKartraBody(event.rawBody.toString('utf8')));
+    kit.render(res, 'events/detail.njk', {
+      layout: kit.layout(res, site, 'events', `Event #${event.id}`),
+      notice,
+      event: {
+        ...eventRow(event, timeZone),
+        error: event.error,
+        leadId: event.leadId,
+        transactionId: event.transactionId,
+        kartraTime: event.kartraTimeAt ? formatTime(event.kartraTimeAt, timeZone) : event.kartraTimeRaw,
+        processedAt: formatTime(event.processedAt, timeZone, 'not yet'),
+        attempts: event.attempts,
+        sourceIp: event.sourceIp,
+        duplicateOfEventId: event.duplicateOfEventId,
+        notes: event.notes,
+        parsed: event.parsed === null ? null : JSON.stringify(event.parsed, null, 2),
+        rawBody: rawText,
+        rawBodyBytes: event.rawBody.length,
+        rawBodyPrunedAt: event.rawBodyPrunedAt ? formatTime(event.rawBodyPrunedAt, timeZone) : null,
+        canReapply: !event.rawBodyPrunedAt,
+      },
+      grantChanges: effects.grantChanges.map((change) => ({
+        memberId: change.memberId,
+        levelName: change.levelName,
+        change: changeLabel(change.change),
+        reason: change.reason,
+        at: formatTime(change.at, timeZone),
+      })),
+      emailChanges: effects.emailChanges.map((change) => ({ previousEmail: change.previousEmail, newEmail: change.newEmail, at: formatTime(change.changedAt, timeZone) })),
+      actorLabel,
+    });
+  }
+
+  const eventIdOf = (req: Request) => {
+    const raw = String(req.params.eventId ?? '');
+    return /^\d{1,12}$/.test(raw) ? Number(raw) : 0;
+  };
+
+  router.get('/sites/:siteId/events/:eventId', (req, res) => {
+    const site = kit.siteOf(req, res);
+    const outcome = typeof req.query.reapplied === 'string' && req.query.reapplied in OUTCOME_LABELS ? req.query.reapplied : null;
+    renderDetail(req, res, site, eventIdOf(req), outcome ? `Re-applied: the outcome is now “${OUTCOME_LABELS[outcome as keyof typeof OUTCOME_LABELS]}”.` : null);
+  });
+
+  router.post('/sites/:siteId/events/:eventId/reapply', (req, res) => {
+    const site = kit.siteOf(req, res);
+    const eventId = eventIdOf(req);
+    const result = intake.reapply(site, eventId);
+    res.redirect(303, `/admin/sites/${site.id}/events/${eventId}?reapplied=${result.outcome}`);
+  });
+
+  return router;
+}

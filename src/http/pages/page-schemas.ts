@@ -1,0 +1,63 @@
+import { z } from 'zod';
+
+/** Form bodies arrive as strings (urlencoded); these schemas turn them into typed values or field errors. */
+
+const checkbox = z
+  .union([z.literal('on'), z.literal('yes'), z.literal('1'), z.literal('')])
+  .optional()
+  .transform((value) => value !== undefined && value !== '');
+const blankToUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+/** Repeated checkboxes arrive as a string (one ticked) or an array (several). */
+const idList = z.preprocess(
+  (value) => (value === undefined ? [] : Array.isArray(value) ? value : [value]),
+  z.array(z.coerce.number().int().positive('pick a level')).min(1, 'pick at least one level'),
+);
+const productId = z
+  .string({ error: 'required' })
+  .trim()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'the product id from Kartra (the number in the product editor address)');
+
+export const SignInForm = z.object({
+  email: z.string().trim().min(1, 'enter your email').max(320),
+  password: z.string().min(1, 'enter your password').max(1000),
+});
+
+export const MappingForm = z.object({ productId, levelIds: idList, applyToPast: checkbox, confirm: checkbox });
+
+export const DeleteMappingForm = z.object({ grants: z.enum(['keep', 'revoke']).default('keep') });
+
+export const SettingsForm = z.object({
+  publicUrl: z.preprocess(blankToUndefined, z.url({ protocol: /^https?$/, error: 'a full address such as https://members.example.com' }).optional()),
+  ipnSecret: z.preprocess(blankToUndefined, z.string().max(200).optional()),
+  clearIpnSecret: checkbox,
+  graceDays: z.coerce.number({ error: 'a whole number of days' }).int('a whole number of days').min(0, '0 to 90 days').max(90, '0 to 90 days'),
+  cancelMode: z.enum(['immediate', 'period_end'], { error: 'choose when a cancelled subscription ends access' }),
+});
+
+export const LevelForm = z.object({ name: z.string().trim().min(1, 'give the level a name').max(200, 'at most 200 characters') });
+
+export const GrantForm = z.object({
+  levelId: z.coerce.number({ error: 'pick a level' }).int().positive('pick a level'),
+  expiresAt: z.preprocess(blankToUndefined, z.string().optional()),
+});
+
+export const ReapplyFailedForm = z.object({ since: z.preprocess(blankToUndefined, z.string().optional()) });
+
+const STATUS_FILTERS = ['applied', 'duplicate', 'unmapped', 'ignored', 'invalid', 'rejected', 'failed', 'received'] as const;
+export const RANGES = { '24h': 24, '7d': 24 * 7, '30d': 24 * 30 } as const;
+
+/** Filters of the webhook log; a value that does not parse is dropped rather than failing the page. */
+export const EventFilters = z.object({
+  outcome: z.enum(STATUS_FILTERS).optional().catch(undefined),
+  action: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9_()-]{1,64}$/)
+    .optional()
+    .catch(undefined),
+  range: z.enum(['24h', '7d', '30d']).optional().catch(undefined),
+  search: z.string().trim().max(320).optional().catch(undefined),
+  cursor: z.string().max(100).optional().catch(undefined),
+});
+
+export const MemberSearchForm = z.object({ q: z.string().trim().max(200).optional().catch(undefined), after: z.coerce.number().int().min(0).optional().catch(undefined) });

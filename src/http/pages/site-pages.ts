@@ -1,0 +1,158 @@
+import { Router, type Request, type Response } from 'express';
+import type { IntegrationState } from '../../domain/sites/site-service';
+import type { Site } from '../../domain/model';
+import type { AppServices } from '../admin/services';
+import { parseInput } from '../parse-input';
+import { formatTime, plural } from './format';
+import type { FormProblem, PageKit } from './page-kit';
+import { SettingsForm } from './page-schemas';
+import { outcomeCounts } from './view-models';
+
+/** The App Station: the admin's sites, a site's integrations, the Kartra page and the needs-attention list. */
+export function createSitePages(services: AppServices, kit: PageKit): Router {
+  const { sites, eventLog, attention } = services;
+  const router = Router();
+
+  router.get('/', (_req, res) => {
+    const visible = sites.listSites(kit.signedIn(res).siteIds);
+    if (visible.length === 1 && visible[0]) {
+      res.redirect(303, `/admin/sites/${visible[0].id}`);
+      return;
+    }
+    kit.render(res, 'app-station/sites.njk', {
+      layout: kit.layout(res, null, 'sites', 'Your sites'),
+      sites: visible.map((site) => ({ id: site.id, name: site.name, kartraEnabled: site.kartraEnabled })),
+    });
+  });
+
+  router.get('/sites/:siteId', (req, res) => {
+    const site = kit.siteOf(req, res);
+    const state = sites.integrationState(site);
+    kit.render(res, 'app-station/site.njk', {
+      layout: kit.layout(res, site, 'app-station', 'App Station'),
+      kartra: { enabled: state.enabled, lastEventAt: formatTime(state.lastEventAt, kit.timeZoneOf(res)), attentionTotal: attention.report(site).total },
+    });
+  });
+
+  function renderKartra(req: Request, res: Response, site: Site, state: IntegrationState, extra: { problem?: FormProblem; typed?: Record<string, unknown>; notice?: string } = {}) {
+    const timeZone = kit.timeZoneOf(res);
+    const health = eventLog.health(site, services.clock.now());
+    const report = attention.report(site);
+    const urlForChecks = state.webhookUrl ?? state.webhookUrlMasked;
+    const warnings: string[] = [];
+    if (urlForChecks) {
+      const url = new URL(urlForChecks);
+      if (url.protocol !== 'https:') {
+        warnings.push('This URL is not https: buyers’ details would cross the internet unencrypted. Set the public URL below to the site’s https address.');
+      }
+      if (!state.publicUrl) {
+        warnings.push(`This URL uses the service’s default address (${url.host}), not the site’s own domain. Set the public URL below to the site’s custom domain, then rotate the URL.`);
+      } else if (new URL(state.publicUrl).host !== url.host) {
+        warnings.push(`This URL’s host (${url.host}) is not the site’s public domain (${new URL(state.publicUrl).host}). Rotate the URL to get one on the public domain.`);
+      }
+    }
+    const typed = extra.typed ?? {};
+    kit.render(
+      res,
+      'app-station/kartra.njk',
+      {
+        layout: kit.layout(res, site, 'kartra', 'Kartra'),
+        notice: extra.notice ?? null,
+        enabled: state.enabled,
+        revealedUrl: state.webhookUrl,
+        maskedUrl: state.webhookUrlMasked,
+        warnings,
+        secrets: state.secrets.map((secret) => ({
+          hint: secret.hint,
+          current: secret.current,
+          createdAt: formatTime(secret.createdAt, timeZone),
+          validUntil: secret.validUntil ? formatTime(secret.validUntil, timeZone) : null,
+          lastUsedAt: formatTime(secret.lastUsedAt, timeZone),
+        })),
+        health: {
+          lastEventAt: formatTime(health.lastEvent?.at ?? null, timeZone),
+          lastEventAction: health.lastEvent?.action ?? null,
+          byAction: health.lastByAction.map((row) => ({ action: row.action, at: formatTime(row.at, timeZone) })),
+          counts: outcomeCounts(health.countsLast24h, health.countsLast7d),
+        },
+        attention: { total: report.total, label: plural(report.total, 'item') },
+        settings: {
+          publicUrl: 'publicUrl' in typed ? String(typed.publicUrl ?? '') : (state.publicUrl ?? ''),
+          graceDays: 'graceDays' in typed ? String(typed.graceDays ?? '') : String(state.graceDays),
+          cancelMode: 'cancelMode' in typed ? String(typed.cancelMode ?? '') : state.cancelMode,
+          ipnSecretSet: state.ipnSecretSet,
+          secretGraceHours: state.secretGraceHours,
+        },
+        problem: extra.problem ?? null,
+      },
+      extra.problem?.status ?? 200,
+    );
+  }
+
+  const notices: Record<string, string> = {
+    enabled: 'The Kartra integration is on. Kartra’s events are received at the URL you copied when it was first enabled.',
+    disabled: 'The Kartra integration is off. Kartra’s posts are refused until you enable it again; nothing already received is lost.',
+    saved: 'Settings saved.',
+  };
+
+  router.get('/sites/:siteId/kartra', (req, res) => {
+    const site = kit.siteOf(req, res);
+    renderKartra(req, res, site, sites.integrationState(site), { notice: notices[String(req.query.notice)] });
+  });
+
+  router.post('/sites/:siteId/kartra/enable', (req, res) => {
+    const site = kit.siteOf(req, res);
+    const state = sites.setEnabled(site, true);
+    // The full URL exists only in this answer, so it is shown here rather than after a redirect.
+    if (state.webhookUrl) renderKartra(req, res, { ...site, kartraEnabled: true }, state, { notice: 'The Kartra integration is on.' });
+    else res.redirect(303, `/admin/sites/${site.id}/kartra?notice=enabled`);
+  });
+
+  router.post('/sites/:siteId/kartra/disable', (req, res) => {
+    const site = kit.siteOf(req, res);
+    sites.setEnabled(site, false);
+    res.redirect(303, `/admin/sites/${site.id}/kartra?notice=disabled`);
+  });
+
+  router.post('/sites/:siteId/kartra/rotate', (req, res) => {
+    const site = kit.siteOf(req, res);
+    const state = sites.rotateSecret(site);
+    renderKartra(req, res, site, state, { notice: `A new URL was made. The old one keeps working for ${plural(site.secretGraceHours, 'hour')} so you can update Kartra without missing events.` });
+  });
+
+  router.post('/sites/:siteId/kartra/settings', async (req, res) => {
+    const site = kit.siteOf(req, res);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    await kit.handleForm(
+      () => {
+        const input = parseInput(SettingsForm, body);
+        sites.updateSettings(site, {
+          publicUrl: input.publicUrl ?? null,
+          ipnSecret: input.clearIpnSecret ? null : input.ipnSecret,
+          graceDays: input.graceDays,
+          cancelMode: input.cancelMode,
+        });
+        res.redirect(303, `/admin/sites/${site.id}/kartra?notice=saved`);
+      },
+      (problem) => renderKartra(req, res, site, sites.integrationState(site), { problem, typed: { publicUrl: body.publicUrl, graceDays: body.graceDays, cancelMode: body.cancelMode } }),
+    );
+  });
+
+  router.get('/sites/:siteId/attention', (req, res) => {
+    const site = kit.siteOf(req, res);
+    const timeZone = kit.timeZoneOf(res);
+    const report = attention.report(site);
+    kit.render(res, 'app-station/attention.njk', {
+      layout: kit.layout(res, site, 'attention', 'Needs attention'),
+      total: report.total,
+      failed: { count: report.failedEvents.count, events: report.failedEvents.latest.map((event) => ({ ...event, receivedAt: formatTime(event.receivedAt, timeZone) })) },
+      rejected: { count: report.rejectedEvents.count, events: report.rejectedEvents.latest.map((event) => ({ ...event, receivedAt: formatTime(event.receivedAt, timeZone) })) },
+      unmapped: report.unmappedProducts.map((product) => ({ productId: product.productId, productName: product.productName, eventCount: product.eventCount, buyerCount: product.buyerCount })),
+      pastDue: report.pastDue.map((item) => ({ ...item, failedAt: formatTime(item.failedAt, timeZone), graceEndsAt: formatTime(item.graceEndsAt, timeZone) })),
+      chargebacks: report.chargebacks.map((item) => ({ ...item, occurredAt: formatTime(item.occurredAt, timeZone) })),
+      quietFeed: { quiet: report.quietFeed.quiet, lastEventAt: formatTime(report.quietFeed.lastEventAt, timeZone), thresholdHours: report.quietFeed.thresholdHours },
+    });
+  });
+
+  return router;
+}

@@ -1,0 +1,228 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { composeApp } from '../../src/compose';
+import { loadConfig } from '../../src/config';
+import { createLogger } from '../../src/logger';
+import { outboundFixture } from '../support/kartra-fixtures';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOTS = resolve(__dirname, '../../test-output/screenshots');
+const XSS_NAME = '<img src=x onerror=alert(1)>';
+const EMAIL = 'ann@example.com';
+const PASSWORD = 'correct horse battery staple';
+
+/**
+ * The whole admin story in a real headless Chromium against the real app on a real port: sign in, enable Kartra,
+ * copy the URL, an unmapped purchase arrives, map it with apply-to-past, the buyer gets the level, a refund arrives.
+ */
+describe('App Station in a real browser', () => {
+  let server: Server;
+  let composed: ReturnType<typeof composeApp>;
+  let baseUrl: string;
+  let dataDir: string;
+  let profileDir: string;
+  let context: BrowserContext;
+  let page: Page;
+  const dialogs: string[] = [];
+  const consoleErrors: string[] = [];
+  let siteId: number;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'kartra-access-browser-'));
+    profileDir = mkdtempSync(join(tmpdir(), 'kartra-access-chromium-'));
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    // The app's public URL must name the port, which is known only once the server listens: listen first, then compose.
+    const target: { app?: ReturnType<typeof composeApp>['app'] } = {};
+    server = createServer((req, res) => (target.app ? target.app(req, res) : res.end()));
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    composed = composeApp(loadConfig({ DATABASE_PATH: join(dataDir, 'app.db'), PUBLIC_URL: baseUrl, LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0' }), { logger: createLogger('silent') });
+    target.app = composed.app;
+    const { services } = composed;
+    const site = services.sites.createSite('Watercolor Academy');
+    siteId = site.id;
+    services.sites.createLevel(site, 'Foundations');
+    services.sites.createLevel(site, 'Studio Members');
+    await services.admins.createAdmin({ email: EMAIL, password: PASSWORD, timeZone: 'America/New_York', siteIds: [site.id] });
+
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1280, height: 900 },
+    });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseUrl });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    // A CSP violation (an inline style or script slipping in) shows as a console error.
+    page.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push(message.text());
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await new Promise((done) => server?.close(done));
+    composed?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(profileDir, { recursive: true, force: true });
+  });
+
+  const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const postJson = (url: string, body: unknown) => fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('takes an admin from sign-in to a mapped, refunded purchase, explained on every page', async () => {
+    const site = `${baseUrl}/admin/sites/${siteId}`;
+
+    // Sign in (the Kartra page asks for it and comes back afterwards).
+    await page.goto(`${site}/kartra`);
+    await page.getByLabel('Email').fill(EMAIL);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await shot('01-sign-in');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${site}/kartra`);
+
+    // Enable the integration and copy the URL, shown once.
+    await page.getByRole('button', { name: 'Enable Kartra integration' }).first().click();
+    const urlField = page.locator('#webhook-url');
+    const hookUrl = await urlField.inputValue();
+    expect(hookUrl).toMatch(new RegExp(`^${baseUrl}/hooks/kartra/[^/]+/[A-Za-z0-9_-]{40,}$`));
+    await page.getByRole('button', { name: 'Copy' }).click();
+    // Strings, not functions: they run in the page, whose globals (document, navigator) the Node typings do not have.
+    await page.waitForFunction("document.getElementById('copy-status')?.textContent === 'Copied.'");
+    expect(await page.evaluate<string>('navigator.clipboard.readText()')).toBe(hookUrl);
+    expect(await page.textContent('body')).toContain('not https');
+    await shot('02-kartra-enabled');
+
+    // A purchase of a product nobody mapped arrives, and another by a lead whose name is markup.
+    const purchase = await postJson(hookUrl, outboundFixture('02-buy_product.one-time.dana.json'));
+    expect(await purchase.json()).toMatchObject({ outcome: 'unmapped' });
+    await postJson(hookUrl, xssPurchase());
+
+    // It shows up under discovered offers.
+    await page.goto(`${site}/mappings`);
+    const offer = page.locator('li.offer[data-product-id="558475"]');
+    await expect(offer.textContent()).resolves.toContain('Watercolor Foundations');
+    expect(await offer.textContent()).toMatch(/2 events · 2 buyers/);
+    await shot('03-discovered-offers');
+
+    // Map it with apply-to-past, after the preview says what it touches.
+    await offer.getByLabel('Foundations').check();
+    await offer.getByRole('button', { name: 'Save mappings' }).click();
+    const preview = await page.locator('[data-testid="preview"]').textContent();
+    expect(preview).toContain('2 stored events');
+    expect(preview).toContain('2 people');
+    await shot('04-apply-to-past-preview');
+    await page.getByRole('button', { name: 'Save and apply to past purchases' }).click();
+    expect(await page.locator('.alert-ok').textContent()).toContain('Applied to the past: 2 events re-applied');
+    expect(await page.locator('table').textContent()).toContain('2 members');
+
+    // The buyer's page shows the level and why.
+    await page.goto(`${site}/members?q=dana`);
+    await page.getByRole('link', { name: 'Dana Whitfield' }).click();
+    expect(await page.locator('[data-testid="effective-levels"]').textContent()).toContain('Foundations');
+    const why = await page.locator('.level-block[data-level="Foundations"]').textContent();
+    expect(why).toContain('Purchase of product 558475, order 9130021');
+    expect(why).toContain('Granted');
+    await shot('05-member-with-access');
+
+    // A refund arrives; the log and the member page show it.
+    const refund = await postJson(hookUrl, danaRefund());
+    expect(await refund.json()).toMatchObject({ outcome: 'applied' });
+    await page.goto(`${site}/events`);
+    const newest = page.locator('table.events tbody tr').first();
+    expect(await newest.textContent()).toContain('refund_product');
+    expect(await newest.textContent()).toContain('Applied');
+    expect(await page.locator('svg.chart desc').textContent()).toMatch(/^3 events over 30 days/);
+    await shot('06-webhook-activity');
+    await newest.getByRole('link').first().click();
+    expect(await page.locator('[data-testid="raw-body"]').textContent()).toContain('"refund_product"');
+    expect(await page.textContent('body')).toContain('Revoked');
+    await shot('07-event-detail');
+    await page.goto(`${site}/members?q=dana`);
+    await page.getByRole('link', { name: 'Dana Whitfield' }).click();
+    expect(await page.locator('[data-testid="effective-levels"]').textContent()).toContain('No access');
+    expect(await page.locator('.level-block[data-level="Foundations"]').textContent()).toContain('Revoked');
+
+    // Filters stay in the URL.
+    await page.goto(`${site}/events`);
+    await page.locator('select#outcome').selectOption('applied');
+    await page.getByLabel('Email or product id').fill('dana.whitfield@example.com');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    expect(page.url()).toContain('outcome=applied');
+    expect(page.url()).toContain('search=dana.whitfield%40example.com');
+    expect(await page.locator('table.events tbody tr').count()).toBe(2);
+
+    await page.goto(`${site}/kartra`);
+    await shot('08-kartra-health');
+  }, 120_000);
+
+  it('shows a lead named like markup as text everywhere, and no dialog ever opens', async () => {
+    const site = `${baseUrl}/admin/sites/${siteId}`;
+    await page.goto(`${site}/members`);
+    await expect(page.getByText(`${XSS_NAME} Okay`, { exact: true }).count()).resolves.toBe(1);
+    await page.getByText(`${XSS_NAME} Okay`, { exact: true }).click();
+    expect(await page.locator('[data-testid="member-name"]').textContent()).toBe(`${XSS_NAME} Okay`);
+    const pages = [page.url(), `${site}/events`, `${site}/mappings`, `${site}/attention`];
+    const events = await composed.services.eventLog.list(composed.services.sites.requireSite(siteId, 'all'), { limit: 10 });
+    const xssEvent = events.events.find((event) => event.email === 'markup@example.com');
+    pages.push(`${site}/events/${xssEvent?.id}`);
+    for (const url of pages) {
+      await page.goto(url);
+      expect(await page.locator('img').count()).toBe(0);
+    }
+    expect(await page.locator('[data-testid="raw-body"]').textContent()).toContain(XSS_NAME);
+    expect(dialogs).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it('is usable at phone width', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const [name, path] of [['09-phone-webhook-activity', 'events'], ['10-phone-kartra', 'kartra'], ['11-phone-mappings', 'mappings']] as const) {
+      await page.goto(`${baseUrl}/admin/sites/${siteId}/${path}`);
+      await shot(name);
+      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+      expect(overflow).toBeLessThanOrEqual(0);
+    }
+  }, 60_000);
+});
+
+function xssPurchase(): Record<string, unknown> {
+  const body = outboundFixture('02-buy_product.one-time.dana.json') as { lead: Record<string, unknown>; action_details: { transaction_details: Record<string, unknown> } };
+  Object.assign(body.lead, { id: '48299999', first_name: XSS_NAME, last_name: 'Okay', email: 'markup@example.com' });
+  Object.assign(body.action_details.transaction_details, {
+    transaction_id: '9130999',
+    lead_id: '48299999',
+    lead_first_name: XSS_NAME,
+    lead_last_name: 'Okay',
+    lead_email: 'markup@example.com',
+    lead_username: 'markup@example.com',
+  });
+  return body;
+}
+
+/** Kartra's refund for Dana's one-time purchase (order 9130021), shaped like the refund fixture. */
+function danaRefund(): Record<string, unknown> {
+  const refund = outboundFixture('12-refund_product.sam.json') as { lead: unknown; action_details: { transaction_details: Record<string, unknown> } };
+  const purchase = outboundFixture('02-buy_product.one-time.dana.json') as { lead: unknown; action_details: { transaction_details: Record<string, unknown> } };
+  const bought = purchase.action_details.transaction_details;
+  refund.lead = purchase.lead;
+  Object.assign(refund.action_details.transaction_details, {
+    transaction_id: '9131500',
+    transaction_parent_id: bought.transaction_id,
+    lead_id: bought.lead_id,
+    lead_first_name: bought.lead_first_name,
+    lead_last_name: bought.lead_last_name,
+    lead_email: bought.lead_email,
+    lead_username: bought.lead_username,
+    transaction_date: '2025-03-10 15:00:00',
+  });
+  return refund;
+}
