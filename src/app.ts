@@ -3,6 +3,7 @@ import helmet from 'helmet';
 import { createAdminApiRouter } from './http/admin/admin-routes';
 import type { AppServices } from './http/admin/services';
 import { createErrorHandler } from './http/middleware/error-handler';
+import { tokenBucketRateLimit } from './http/middleware/rate-limit';
 import { requestLog } from './http/middleware/request-log';
 import { createWebhookRouter } from './http/webhook-routes';
 import type { Logger } from './logger';
@@ -12,6 +13,8 @@ export interface AppOptions {
   logger: Logger;
   webhookBodyLimitBytes: number;
   trustProxy: boolean;
+  /** Per source IP on the hook route; see HOOK_RATE_* in config.ts for the numbers and why. */
+  hookRateLimit: { burst: number; perSecond: number };
   /** Answers /healthz: true while the database answers. */
   isHealthy: () => boolean;
 }
@@ -29,6 +32,7 @@ export function createApp(options: AppOptions): Express {
     const healthy = options.isHealthy();
     res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'unavailable' });
   });
+  app.use('/hooks', tokenBucketRateLimit(options.hookRateLimit));
   app.use(createWebhookRouter({ intake: services.intake, bodyLimitBytes: options.webhookBodyLimitBytes }));
   app.use('/api/v1', createAdminApiRouter(services));
 

@@ -2,6 +2,7 @@ import type { Repositories } from '../domain/ports';
 import type { Db } from './database';
 import { createPaymentFactRepository, createWebhookEventRepository } from './event-repositories';
 import { createGrantRepository } from './grant-repository';
+import { createRawBodyRetentionRepository } from './retention-repository';
 import { createMemberRepository, createProductRepository } from './member-repositories';
 import { createAccessLevelRepository, createApiTokenRepository, createSiteRepository, createWebhookSecretRepository } from './site-repositories';
 
@@ -16,5 +17,6 @@ export function createRepositories(db: Db): Repositories {
     facts: createPaymentFactRepository(db),
     grants: createGrantRepository(db),
     tokens: createApiTokenRepository(db),
+    retention: createRawBodyRetentionRepository(db),
   };
 }

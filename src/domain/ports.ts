@@ -207,6 +207,14 @@ export interface ApiTokenRepository {
   markUsed(tokenId: number, at: Date): void;
 }
 
+export interface RawBodyRetentionRepository {
+  /**
+   * Empties the raw bodies of up to `limit` events of one site received before `receivedBefore` and not yet pruned,
+   * marking them pruned at `prunedAt`; returns how many. Rows, outcomes and access history are untouched.
+   */
+  pruneRawBodies(siteId: number, receivedBefore: Date, prunedAt: Date, limit: number): number;
+}
+
 export interface Repositories {
   sites: SiteRepository;
   secrets: WebhookSecretRepository;
@@ -217,6 +225,7 @@ export interface Repositories {
   facts: PaymentFactRepository;
   grants: GrantRepository;
   tokens: ApiTokenRepository;
+  retention: RawBodyRetentionRepository;
 }
 
 /**
