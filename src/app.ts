@@ -4,6 +4,7 @@ import { createAdminApiRouter } from './http/admin/admin-routes';
 import { adminApiDocument } from './http/admin/openapi';
 import type { AppServices } from './http/admin/services';
 import { createErrorHandler } from './http/middleware/error-handler';
+import { tokenBucketRateLimit } from './http/middleware/rate-limit';
 import { requestLog } from './http/middleware/request-log';
 import { createPagesRouter } from './http/pages/pages-router';
 import { createSignInLimiter, type SignInLimits } from './http/pages/sign-in-limiter';
@@ -16,6 +17,8 @@ export interface AppOptions {
   logger: Logger;
   webhookBodyLimitBytes: number;
   trustProxy: boolean;
+  /** Per source IP on the hook route; see HOOK_RATE_* in config.ts for the numbers and why. */
+  hookRateLimit: { burst: number; perSecond: number };
   /** Answers /healthz: true while the database answers. */
   isHealthy: () => boolean;
   /** Failed sign-ins allowed per email and per address; tests lower them. */
@@ -59,6 +62,7 @@ export function createApp(options: AppOptions): Express {
     const healthy = options.isHealthy();
     res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'unavailable' });
   });
+  app.use('/hooks', tokenBucketRateLimit(options.hookRateLimit));
   app.use(createWebhookRouter({ intake: services.intake, bodyLimitBytes: options.webhookBodyLimitBytes }));
   // Public, before the admin router and its token check: the document describes how to authenticate.
   app.get('/api/v1/openapi.json', (_req, res) => {

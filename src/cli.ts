@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { composeServices } from './compose';
 import { ADMIN_USAGE, runAdminCommand } from './cli-admin';
@@ -14,14 +15,16 @@ const USAGE = `usage: npm run cli -- <command>
   token list                           list tokens (never the tokens themselves)
   token revoke <id>                    revoke a token
   sweep                                record grants whose access period has ended
+  prune                                empty raw bodies older than each site's retention (rows and history stay)
+  backup <file>                        copy the database to <file> while the service keeps running (SQLite
+                                       online backup); restore: stop the service, copy the file in place, start
 ${ADMIN_USAGE}`;
 
 /** A second entry point beside main.ts: it reads the same environment and composes the same services. */
-function run(argv: string[], env: Record<string, string | undefined>): number {
+async function run(argv: string[], env: Record<string, string | undefined>): Promise<number> {
   const config = loadConfig(env);
   if (argv[0] === 'admin') {
-    runAdmin(argv.slice(1), config);
-    return 0;
+    return runAdmin(argv.slice(1), config);
   }
   const { positionals, values } = parseArgs({
     args: argv,
@@ -40,7 +43,28 @@ function run(argv: string[], env: Record<string, string | undefined>): number {
     return 0;
   }
 
-  const { services, database } = composeServices(config, { logger: createLogger('silent') });
+  if (command === 'backup') {
+    if (!subcommand) {
+      console.error('backup needs a destination file: npm run cli -- backup <file>');
+      return 2;
+    }
+    if (existsSync(subcommand)) {
+      console.error(`${subcommand} exists; choose a new file so no earlier backup is overwritten`);
+      return 2;
+    }
+    // The backup API copies pages while the server keeps writing, restarting when it sees a change, so the copy is
+    // one consistent snapshot; WAL readers never block the writer.
+    const database = openDatabase(config.databasePath, { migrate: false });
+    try {
+      const { totalPages } = await database.sqlite.backup(subcommand);
+      console.log(`backed up ${config.databasePath} to ${subcommand} (${totalPages} pages)`);
+      return 0;
+    } finally {
+      database.close();
+    }
+  }
+
+  const { services, database, retention } = composeServices(config, { logger: createLogger('silent') });
   try {
     if (command === 'token' && subcommand === 'create') {
       if (!values.name?.trim()) {
@@ -77,6 +101,11 @@ function run(argv: string[], env: Record<string, string | undefined>): number {
       console.log(`token ${tokenId} revoked`);
       return 0;
     }
+    if (command === 'prune') {
+      const { sitesChecked, bodiesPruned } = retention.pruneRawBodies();
+      console.log(`${bodiesPruned} raw bod${bodiesPruned === 1 ? 'y' : 'ies'} pruned across ${sitesChecked} site(s)`);
+      return 0;
+    }
     if (command === 'sweep') {
       console.log(`${services.access.sweepExpired(10_000)} grant(s) recorded as ended`);
       return 0;
@@ -91,18 +120,22 @@ function run(argv: string[], env: Record<string, string | undefined>): number {
   }
 }
 
-/** Admin commands hash passwords with async scrypt, so they run outside the synchronous `run`. */
-function runAdmin(argv: string[], config: ReturnType<typeof loadConfig>): void {
+/** Admin commands hash passwords with async scrypt. */
+async function runAdmin(argv: string[], config: ReturnType<typeof loadConfig>): Promise<number> {
   const { services, database } = composeServices(config, { logger: createLogger('silent') });
-  runAdminCommand(argv, services, Boolean(process.stdin.isTTY))
-    .then((code) => {
-      process.exitCode = code;
-    })
-    .catch((error: unknown) => {
-      console.error(error instanceof Error ? error.message : String(error));
-      process.exitCode = 1;
-    })
-    .finally(() => database.close());
+  try {
+    return await runAdminCommand(argv, services, Boolean(process.stdin.isTTY));
+  } finally {
+    database.close();
+  }
 }
 
-process.exitCode = run(process.argv.slice(2), process.env);
+run(process.argv.slice(2), process.env).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exitCode = 1;
+  },
+);

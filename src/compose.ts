@@ -12,6 +12,7 @@ import { createSiteService } from './domain/sites/site-service';
 import { createTokenService } from './domain/tokens/token-service';
 import { createEventLogService } from './domain/webhook-events/event-log-service';
 import { createIntakeService } from './domain/webhook-events/intake-service';
+import { createRetentionService } from './domain/webhook-events/retention-service';
 import type { AppServices } from './http/admin/services';
 import { createLogger, type Logger } from './logger';
 
@@ -44,16 +45,21 @@ export function composeServices(config: Config, options: ComposeOptions = {}) {
     eventLog: createEventLogService({ repos }),
     admins: createAdminAuthService({ repos, clock }),
   };
-  return { services, database, logger };
+  const retention = createRetentionService({ repos, clock, transaction });
+  return { services, database, logger, retention };
 }
 
+/** Retention is a daily-scale rule; checking it hourly keeps the sweep cheap. */
+const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+
 export function composeApp(config: Config, options: ComposeOptions = {}) {
-  const { services, database, logger } = composeServices(config, options);
+  const { services, database, logger, retention } = composeServices(config, options);
   const app = createApp({
     services,
     logger,
     webhookBodyLimitBytes: config.webhookBodyLimitBytes,
     trustProxy: config.trustProxy,
+    hookRateLimit: config.hookRateLimit,
     isHealthy: () => {
       try {
         database.sqlite.prepare('select 1').get();
@@ -65,7 +71,11 @@ export function composeApp(config: Config, options: ComposeOptions = {}) {
   });
 
   let sweepTimer: NodeJS.Timeout | undefined;
-  /** Records grants whose time has come (grace, paid period, manual expiry) even when no event arrives. */
+  let lastPruneAtMs: number | null = null;
+  /**
+   * Records grants whose time has come (grace, paid period, manual expiry) even when no event arrives, and prunes raw
+   * bodies past their site's retention.
+   */
   function startSweep(): void {
     if (config.sweepIntervalSeconds <= 0 || sweepTimer) return;
     sweepTimer = setInterval(() => {
@@ -75,6 +85,15 @@ export function composeApp(config: Config, options: ComposeOptions = {}) {
       } catch (error) {
         logger.error({ err: error instanceof Error ? error.message : String(error) }, 'sweep failed');
       }
+      const nowMs = services.clock.now().getTime();
+      if (lastPruneAtMs !== null && nowMs - lastPruneAtMs < PRUNE_INTERVAL_MS) return;
+      lastPruneAtMs = nowMs;
+      try {
+        const { bodiesPruned } = retention.pruneRawBodies();
+        if (bodiesPruned > 0) logger.info({ bodiesPruned }, 'raw bodies past retention pruned');
+      } catch (error) {
+        logger.error({ err: error instanceof Error ? error.message : String(error) }, 'raw body pruning failed');
+      }
     }, config.sweepIntervalSeconds * 1000);
     sweepTimer.unref();
   }
@@ -82,6 +101,7 @@ export function composeApp(config: Config, options: ComposeOptions = {}) {
   return {
     app,
     services,
+    retention,
     logger,
     database,
     startSweep,

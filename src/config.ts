@@ -15,6 +15,18 @@ const ConfigSchema = z
     SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(60),
     SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(10),
     TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+    // A client must finish its whole request (headers and body) within this, and its headers within the second;
+    // slow-loris clients then cannot hold sockets open. Kartra's posts are small and arrive in milliseconds.
+    REQUEST_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
+    HEADERS_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(15),
+    // Token bucket per source IP on the hook route. Kartra sends every site's events from a few shared servers, so
+    // one IP legitimately carries a launch-day burst: 1,200 at once, then 20 per second (72,000 an hour) sustained.
+    HOOK_RATE_BURST: z.coerce.number().int().min(1).default(1200),
+    HOOK_RATE_PER_SECOND: z.coerce.number().min(0.01).default(20),
+  })
+  .refine((env) => env.HEADERS_TIMEOUT_SECONDS <= env.REQUEST_TIMEOUT_SECONDS, {
+    message: 'HEADERS_TIMEOUT_SECONDS must not exceed REQUEST_TIMEOUT_SECONDS',
+    path: ['HEADERS_TIMEOUT_SECONDS'],
   })
   .transform((env) => ({
     port: env.PORT,
@@ -28,6 +40,9 @@ const ConfigSchema = z
     sweepIntervalSeconds: env.SWEEP_INTERVAL_SECONDS,
     shutdownTimeoutSeconds: env.SHUTDOWN_TIMEOUT_SECONDS,
     trustProxy: env.TRUST_PROXY === 'true',
+    requestTimeoutSeconds: env.REQUEST_TIMEOUT_SECONDS,
+    headersTimeoutSeconds: env.HEADERS_TIMEOUT_SECONDS,
+    hookRateLimit: { burst: env.HOOK_RATE_BURST, perSecond: env.HOOK_RATE_PER_SECOND },
   }));
 
 export type Config = Readonly<z.output<typeof ConfigSchema>>;

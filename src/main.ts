@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import { composeApp } from './compose';
 import { loadConfig } from './config';
 
@@ -6,7 +7,16 @@ function main(): void {
   const config = loadConfig(process.env);
   const composed = composeApp(config);
   const { app, logger } = composed;
-  const server = app.listen(config.port, config.host, () => {
+  const server = createServer(
+    {
+      requestTimeout: config.requestTimeoutSeconds * 1000,
+      headersTimeout: config.headersTimeoutSeconds * 1000,
+      // Node checks those timeouts on this interval (default 30 s, longer than the timeouts themselves).
+      connectionsCheckingInterval: 1000,
+    },
+    app,
+  );
+  server.listen(config.port, config.host, () => {
     logger.info({ port: config.port, database: config.databasePath, publicUrl: config.publicUrl }, 'kartra-access listening');
   });
   server.on('error', (error) => {

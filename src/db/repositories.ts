@@ -3,6 +3,7 @@ import { createAdminSessionRepository, createAdminUserRepository } from './admin
 import type { Db } from './database';
 import { createPaymentFactRepository, createWebhookEventRepository } from './event-repositories';
 import { createGrantRepository } from './grant-repository';
+import { createRawBodyRetentionRepository } from './retention-repository';
 import { createMemberRepository, createProductRepository } from './member-repositories';
 import { createAccessLevelRepository, createApiTokenRepository, createSiteRepository, createWebhookSecretRepository } from './site-repositories';
 
@@ -19,5 +20,6 @@ export function createRepositories(db: Db): Repositories {
     tokens: createApiTokenRepository(db),
     admins: createAdminUserRepository(db),
     adminSessions: createAdminSessionRepository(db),
+    retention: createRawBodyRetentionRepository(db),
   };
 }

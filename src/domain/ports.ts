@@ -232,6 +232,14 @@ export interface AdminSessionRepository {
   deleteExpired(now: Date): number;
 }
 
+export interface RawBodyRetentionRepository {
+  /**
+   * Empties the raw bodies of up to `limit` events of one site received before `receivedBefore` and not yet pruned,
+   * marking them pruned at `prunedAt`; returns how many. Rows, outcomes and access history are untouched.
+   */
+  pruneRawBodies(siteId: number, receivedBefore: Date, prunedAt: Date, limit: number): number;
+}
+
 export interface Repositories {
   sites: SiteRepository;
   secrets: WebhookSecretRepository;
@@ -244,6 +252,9 @@ export interface Repositories {
   tokens: ApiTokenRepository;
   admins: AdminUserRepository;
   adminSessions: AdminSessionRepository;
+}
+
+  retention: RawBodyRetentionRepository;
 }
 
 /**

@@ -78,8 +78,11 @@ export function presentEventDetail(event: WebhookEventRecord, effects: unknown) 
     error: event.error,
     processedAt: event.processedAt,
     // The body exactly as received, as text; bytes that are not UTF-8 show as U+FFFD here but stay intact in storage.
-    rawBody: redactKartraBody(event.rawBody.toString('utf8')),
+    // After retention pruned it, null and a note saying so, rather than an empty body that looks like what Kartra sent.
+    rawBody: event.rawBodyPrunedAt ? null : redactKartraBody(event.rawBody.toString('utf8')),
     rawBodyBytes: event.rawBody.length,
+    rawBodyPrunedAt: event.rawBodyPrunedAt,
+    ...(event.rawBodyPrunedAt ? { rawBodyNote: `raw body pruned on ${event.rawBodyPrunedAt.toISOString()} under the site's retention setting; the outcome and effects above are kept` } : {}),
     effects,
   };
 }

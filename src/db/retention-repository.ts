@@ -1,0 +1,29 @@
+import { and, asc, eq, isNull, lt } from 'drizzle-orm';
+import type { RawBodyRetentionRepository } from '../domain/ports';
+import type { Db } from './database';
+import { webhookEvents } from './schema';
+import { toMs } from './time-columns';
+
+export function createRawBodyRetentionRepository(db: Db): RawBodyRetentionRepository {
+  return {
+    pruneRawBodies: (siteId, receivedBefore, prunedAt, limit) => {
+      // Oldest first through the (site_id, received_at) index, in batches, so one run never holds the write lock long.
+      const due = db
+        .select({ id: webhookEvents.id })
+        .from(webhookEvents)
+        .where(and(eq(webhookEvents.siteId, siteId), lt(webhookEvents.receivedAt, toMs(receivedBefore)), isNull(webhookEvents.rawBodyPrunedAt)))
+        .orderBy(asc(webhookEvents.receivedAt))
+        .limit(limit)
+        .all();
+      let pruned = 0;
+      for (const { id } of due) {
+        pruned += db
+          .update(webhookEvents)
+          .set({ rawBody: Buffer.alloc(0), rawBodyPrunedAt: toMs(prunedAt) })
+          .where(and(eq(webhookEvents.siteId, siteId), eq(webhookEvents.id, id)))
+          .run().changes;
+      }
+      return pruned;
+    },
+  };
+}

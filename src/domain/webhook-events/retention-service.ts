@@ -1,0 +1,31 @@
+import type { Clock, Repositories, RunInTransaction } from '../ports';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Events pruned per transaction: small enough that intake never waits long for the write lock. */
+const BATCH_SIZE = 500;
+
+export type RetentionService = ReturnType<typeof createRetentionService>;
+
+/**
+ * Raw bodies hold buyers' personal data (names, addresses, phone numbers), so each site keeps them for its
+ * `rawBodyRetentionDays` only. The event row, its parsed fields, outcome and the access history it caused stay: the
+ * log still explains every grant, it just cannot show or re-apply the original bytes.
+ */
+export function createRetentionService({ repos, clock, transaction }: { repos: Repositories; clock: Clock; transaction: RunInTransaction }) {
+  function pruneRawBodies(): { sitesChecked: number; bodiesPruned: number } {
+    const now = clock.now();
+    let bodiesPruned = 0;
+    const sites = repos.sites.list('all');
+    for (const site of sites) {
+      const receivedBefore = new Date(now.getTime() - site.rawBodyRetentionDays * DAY_MS);
+      for (;;) {
+        const pruned = transaction(() => repos.retention.pruneRawBodies(site.id, receivedBefore, now, BATCH_SIZE));
+        bodiesPruned += pruned;
+        if (pruned < BATCH_SIZE) break;
+      }
+    }
+    return { sitesChecked: sites.length, bodiesPruned };
+  }
+
+  return { pruneRawBodies };
+}
