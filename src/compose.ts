@@ -29,9 +29,9 @@ export function composeServices(config: Config, options: ComposeOptions = {}) {
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = openDatabase(config.databasePath);
   const repos = createRepositories(database.db);
-  const { transaction } = database;
+  const { transaction, groupCommit } = database;
   const access = createAccessService({ repos, clock, transaction });
-  const intake = createIntakeService({ repos, clock, transaction, access, kartraTimeZone: config.kartraTimeZone });
+  const intake = createIntakeService({ repos, clock, transaction, groupCommit, access, kartraTimeZone: config.kartraTimeZone });
   const mappings = createProductMappingService({ repos, clock, transaction, access, intake });
   const services: AppServices = {
     clock,

@@ -3,7 +3,8 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { RunInTransaction } from '../domain/ports';
+import type { RunInGroupCommit, RunInTransaction } from '../domain/ports';
+import { createGroupCommit } from './group-commit';
 import * as schema from './schema';
 
 export type Db = BetterSQLite3Database<typeof schema>;
@@ -12,6 +13,8 @@ export interface OpenDatabase {
   db: Db;
   sqlite: Database.Database;
   transaction: RunInTransaction;
+  /** Groups the commits of concurrent webhook deliveries into one durable transaction. */
+  groupCommit: RunInGroupCommit;
   close(): void;
 }
 
@@ -36,6 +39,7 @@ export function openDatabase(file: string, options: { migrate?: boolean } = {}):
     db,
     sqlite,
     transaction,
+    groupCommit: createGroupCommit(sqlite),
     close: () => {
       if (sqlite.open) sqlite.close();
     },

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, gte, inArray, lt, lte, sql } from 'drizzle-orm';
 import type { EventStatus, PaymentFact, PaymentFactKind, WebhookEventRecord } from '../domain/model';
 import type { PaymentFactRepository, WebhookEventRepository } from '../domain/ports';
 import type { Db } from './database';
+import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
 import { eventFingerprints, paymentFacts, webhookEvents } from './schema';
 import { toDate, toDateOrNull, toMs, toMsOrNull } from './time-columns';
 
@@ -31,45 +32,78 @@ function toEvent(row: typeof webhookEvents.$inferSelect): WebhookEventRecord {
 const undefinedIfMissing = <T, R>(value: T | undefined, map: (value: T) => R): R | undefined => (value === undefined ? undefined : map(value));
 
 export function createWebhookEventRepository(db: Db): WebhookEventRepository {
+  const p = sql.placeholder;
+  const insertEvent = db
+    .insert(webhookEvents)
+    .values({
+      siteId: p('siteId'),
+      receivedAt: p('receivedAt'),
+      channel: p('channel'),
+      sourceIp: p('sourceIp'),
+      headersJson: p('headersJson'),
+      rawBody: p('rawBody'),
+      status: 'received',
+    })
+    .returning({ id: webhookEvents.id })
+    .prepare();
+  const updateOutcome = preparedByColumns((columns) =>
+    db
+      .update(webhookEvents)
+      .set(placeholderSet(columns))
+      .where(and(eq(webhookEvents.siteId, p('whereSiteId')), eq(webhookEvents.id, p('whereEventId'))))
+      .prepare(),
+  );
+  const findEvent = db
+    .select()
+    .from(webhookEvents)
+    .where(and(eq(webhookEvents.siteId, p('siteId')), eq(webhookEvents.id, p('eventId'))))
+    .prepare();
+  const insertFingerprint = db
+    .insert(eventFingerprints)
+    .values({ siteId: p('siteId'), fingerprint: p('fingerprint'), eventId: p('eventId') })
+    .onConflictDoNothing()
+    .prepare();
+  const fingerprintOwner = db
+    .select({ eventId: eventFingerprints.eventId })
+    .from(eventFingerprints)
+    .where(and(eq(eventFingerprints.siteId, p('siteId')), eq(eventFingerprints.fingerprint, p('fingerprint'))))
+    .prepare();
+
   return {
-    insert: (event) =>
-      db
-        .insert(webhookEvents)
-        .values({
-          siteId: event.siteId,
-          receivedAt: toMs(event.receivedAt),
-          channel: event.channel,
-          sourceIp: event.sourceIp,
-          headersJson: JSON.stringify(event.headers),
-          rawBody: event.rawBody,
-          status: 'received',
-        })
-        .returning({ id: webhookEvents.id })
-        .get().id,
+    insert: (event) => {
+      const row = insertEvent.get({
+        siteId: event.siteId,
+        receivedAt: toMs(event.receivedAt),
+        channel: event.channel,
+        sourceIp: event.sourceIp,
+        headersJson: JSON.stringify(event.headers),
+        rawBody: event.rawBody,
+      });
+      if (!row) throw new Error('inserting the event returned no id');
+      return row.id;
+    },
     recordOutcome: (siteId, eventId, outcome) => {
-      db.update(webhookEvents)
-        .set({
-          status: outcome.status,
-          channel: outcome.channel,
-          fingerprint: outcome.fingerprint,
-          duplicateOfEventId: outcome.duplicateOfEventId,
-          kind: outcome.kind,
-          action: outcome.action,
-          productId: outcome.productId,
-          leadId: outcome.leadId,
-          email: outcome.email,
-          transactionId: outcome.transactionId,
-          memberId: outcome.memberId,
-          kartraTimeRaw: outcome.kartraTimeRaw,
-          kartraTimeAt: undefinedIfMissing(outcome.kartraTimeAt, toMsOrNull),
-          parsedJson: undefinedIfMissing(outcome.parsed, (parsed) => JSON.stringify(parsed)),
-          notesJson: undefinedIfMissing(outcome.notes, (notes) => JSON.stringify(notes)),
-          summary: outcome.summary,
-          error: outcome.error,
-          processedAt: toMs(outcome.processedAt),
-        })
-        .where(and(eq(webhookEvents.siteId, siteId), eq(webhookEvents.id, eventId)))
-        .run();
+      const changes = definedEntries({
+        status: outcome.status,
+        channel: outcome.channel,
+        fingerprint: outcome.fingerprint,
+        duplicateOfEventId: outcome.duplicateOfEventId,
+        kind: outcome.kind,
+        action: outcome.action,
+        productId: outcome.productId,
+        leadId: outcome.leadId,
+        email: outcome.email,
+        transactionId: outcome.transactionId,
+        memberId: outcome.memberId,
+        kartraTimeRaw: outcome.kartraTimeRaw,
+        kartraTimeAt: undefinedIfMissing(outcome.kartraTimeAt, toMsOrNull),
+        parsedJson: undefinedIfMissing(outcome.parsed, (parsed) => JSON.stringify(parsed)),
+        notesJson: undefinedIfMissing(outcome.notes, (notes) => JSON.stringify(notes)),
+        summary: outcome.summary,
+        error: outcome.error,
+        processedAt: toMs(outcome.processedAt),
+      });
+      updateOutcome(Object.keys(changes)).run({ ...changes, whereSiteId: siteId, whereEventId: eventId });
     },
     incrementAttempts: (siteId, eventId) => {
       db.update(webhookEvents)
@@ -78,7 +112,7 @@ export function createWebhookEventRepository(db: Db): WebhookEventRepository {
         .run();
     },
     findById: (siteId, eventId) => {
-      const row = db.select().from(webhookEvents).where(and(eq(webhookEvents.siteId, siteId), eq(webhookEvents.id, eventId))).get();
+      const row = findEvent.get({ siteId, eventId });
       return row ? toEvent(row) : null;
     },
     list: (siteId, query) => {
@@ -177,13 +211,8 @@ export function createWebhookEventRepository(db: Db): WebhookEventRepository {
         .map((row) => ({ bucketStart: toDate(row.bucketStart), status: row.status as EventStatus, count: row.count }));
     },
     claimFingerprint: (siteId, fingerprint, eventId) => {
-      db.insert(eventFingerprints).values({ siteId, fingerprint, eventId }).onConflictDoNothing().run();
-      const owner = db
-        .select({ eventId: eventFingerprints.eventId })
-        .from(eventFingerprints)
-        .where(and(eq(eventFingerprints.siteId, siteId), eq(eventFingerprints.fingerprint, fingerprint)))
-        .get();
-      return owner?.eventId ?? eventId;
+      insertFingerprint.run({ siteId, fingerprint, eventId });
+      return fingerprintOwner.get({ siteId, fingerprint })?.eventId ?? eventId;
     },
   };
 }
@@ -207,39 +236,76 @@ function toFact(row: typeof paymentFacts.$inferSelect): PaymentFact {
 }
 
 export function createPaymentFactRepository(db: Db): PaymentFactRepository {
+  const p = sql.placeholder;
+  const insertFact = db
+    .insert(paymentFacts)
+    .values({
+      siteId: p('siteId'),
+      kind: p('kind'),
+      factKey: p('factKey'),
+      memberId: p('memberId'),
+      productId: p('productId'),
+      sourceKey: p('sourceKey'),
+      transactionId: p('transactionId'),
+      parentTransactionId: p('parentTransactionId'),
+      subscriptionId: p('subscriptionId'),
+      payNumber: p('payNumber'),
+      amountCents: p('amountCents'),
+      occurredAt: p('occurredAt'),
+      eventId: p('eventId'),
+    })
+    .onConflictDoNothing()
+    .prepare();
+  const factsForSource = db
+    .select()
+    .from(paymentFacts)
+    .where(and(eq(paymentFacts.siteId, p('siteId')), eq(paymentFacts.sourceKey, p('sourceKey'))))
+    .orderBy(asc(paymentFacts.occurredAt), asc(paymentFacts.id))
+    .prepare();
+  const paymentByTransaction = db
+    .select()
+    .from(paymentFacts)
+    .where(and(eq(paymentFacts.siteId, p('siteId')), eq(paymentFacts.transactionId, p('transactionId')), inArray(paymentFacts.kind, ['purchase', 'rebill'])))
+    .prepare();
+  const latestPurchase = db
+    .select({ sourceKey: paymentFacts.sourceKey })
+    .from(paymentFacts)
+    .where(
+      and(
+        eq(paymentFacts.siteId, p('siteId')),
+        eq(paymentFacts.memberId, p('memberId')),
+        eq(paymentFacts.productId, p('productId')),
+        inArray(paymentFacts.kind, ['purchase', 'rebill']),
+      ),
+    )
+    .orderBy(desc(paymentFacts.occurredAt))
+    .limit(1)
+    .prepare();
+
   return {
     record: (fact) => {
-      db.insert(paymentFacts)
-        .values({ ...fact, occurredAt: toMs(fact.occurredAt) })
-        .onConflictDoNothing()
-        .run();
+      insertFact.run({
+        siteId: fact.siteId,
+        kind: fact.kind,
+        factKey: fact.factKey,
+        memberId: fact.memberId,
+        productId: fact.productId,
+        sourceKey: fact.sourceKey,
+        transactionId: fact.transactionId,
+        parentTransactionId: fact.parentTransactionId,
+        subscriptionId: fact.subscriptionId,
+        payNumber: fact.payNumber,
+        amountCents: fact.amountCents,
+        occurredAt: toMs(fact.occurredAt),
+        eventId: fact.eventId,
+      });
     },
-    forSource: (siteId, sourceKey) =>
-      db
-        .select()
-        .from(paymentFacts)
-        .where(and(eq(paymentFacts.siteId, siteId), eq(paymentFacts.sourceKey, sourceKey)))
-        .orderBy(asc(paymentFacts.occurredAt), asc(paymentFacts.id))
-        .all()
-        .map(toFact),
+    forSource: (siteId, sourceKey) => factsForSource.all({ siteId, sourceKey }).map(toFact),
     findPaymentByTransaction: (siteId, transactionId) => {
-      const row = db
-        .select()
-        .from(paymentFacts)
-        .where(and(eq(paymentFacts.siteId, siteId), eq(paymentFacts.transactionId, transactionId), inArray(paymentFacts.kind, ['purchase', 'rebill'])))
-        .get();
+      const row = paymentByTransaction.get({ siteId, transactionId });
       return row ? toFact(row) : null;
     },
-    latestPurchaseSource: (siteId, memberId, productId) =>
-      db
-        .select({ sourceKey: paymentFacts.sourceKey })
-        .from(paymentFacts)
-        .where(
-          and(eq(paymentFacts.siteId, siteId), eq(paymentFacts.memberId, memberId), eq(paymentFacts.productId, productId), inArray(paymentFacts.kind, ['purchase', 'rebill'])),
-        )
-        .orderBy(desc(paymentFacts.occurredAt))
-        .limit(1)
-        .get()?.sourceKey ?? null,
+    latestPurchaseSource: (siteId, memberId, productId) => latestPurchase.get({ siteId, memberId, productId })?.sourceKey ?? null,
     sourcesForProduct: (siteId, productId) =>
       db
         .selectDistinct({ sourceKey: paymentFacts.sourceKey, memberId: paymentFacts.memberId })

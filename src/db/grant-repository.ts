@@ -2,6 +2,7 @@ import { and, asc, eq, inArray, isNotNull, lte, sql } from 'drizzle-orm';
 import type { Grant, GrantChange, GrantHistoryEntry, GrantSourceType, GrantStatus } from '../domain/model';
 import type { GrantRepository } from '../domain/ports';
 import type { Db } from './database';
+import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
 import { grantHistory, grants } from './schema';
 import { toDate, toDateOrNull, toMs, toMsOrNull } from './time-columns';
 
@@ -21,28 +22,114 @@ function toHistory(row: typeof grantHistory.$inferSelect): GrantHistoryEntry {
 }
 
 export function createGrantRepository(db: Db): GrantRepository {
+  const p = sql.placeholder;
+  const insertGrant = db
+    .insert(grants)
+    .values({
+      siteId: p('siteId'),
+      memberId: p('memberId'),
+      levelId: p('levelId'),
+      sourceType: p('sourceType'),
+      sourceKey: p('sourceKey'),
+      productId: p('productId'),
+      transactionId: p('transactionId'),
+      subscriptionId: p('subscriptionId'),
+      status: p('status'),
+      revokedReason: p('revokedReason'),
+      expiresAt: p('expiresAt'),
+      createdAt: p('createdAt'),
+      updatedAt: p('createdAt'),
+    })
+    .returning()
+    .prepare();
+  const updateGrant = preparedByColumns((columns) =>
+    db
+      .update(grants)
+      .set(placeholderSet(columns))
+      .where(and(eq(grants.siteId, p('whereSiteId')), eq(grants.id, p('whereGrantId'))))
+      .prepare(),
+  );
+  const grantsForSource = db
+    .select()
+    .from(grants)
+    .where(and(eq(grants.siteId, p('siteId')), eq(grants.sourceKey, p('sourceKey'))))
+    .orderBy(asc(grants.id))
+    .prepare();
+  const grantsForMember = db
+    .select()
+    .from(grants)
+    .where(and(eq(grants.siteId, p('siteId')), eq(grants.memberId, p('memberId'))))
+    .orderBy(asc(grants.id))
+    .prepare();
+  const insertHistory = db
+    .insert(grantHistory)
+    .values({
+      siteId: p('siteId'),
+      grantId: p('grantId'),
+      memberId: p('memberId'),
+      levelId: p('levelId'),
+      change: p('change'),
+      reason: p('reason'),
+      eventId: p('eventId'),
+      actor: p('actor'),
+      at: p('at'),
+    })
+    .prepare();
+  const historyEntry = db
+    .select({ id: grantHistory.id })
+    .from(grantHistory)
+    .where(and(eq(grantHistory.siteId, p('siteId')), eq(grantHistory.grantId, p('grantId')), eq(grantHistory.change, p('change')), eq(grantHistory.eventId, p('eventId'))))
+    .limit(1)
+    .prepare();
+  const historyOfMember = db
+    .select()
+    .from(grantHistory)
+    .where(and(eq(grantHistory.siteId, p('siteId')), eq(grantHistory.memberId, p('memberId'))))
+    .orderBy(asc(grantHistory.id))
+    .prepare();
+  const historyOfEvent = db
+    .select()
+    .from(grantHistory)
+    .where(and(eq(grantHistory.siteId, p('siteId')), eq(grantHistory.eventId, p('eventId'))))
+    .orderBy(asc(grantHistory.id))
+    .prepare();
+
   return {
-    create: (grant) =>
-      toGrant(
-        db
-          .insert(grants)
-          .values({ ...grant, expiresAt: toMsOrNull(grant.expiresAt), createdAt: toMs(grant.createdAt), updatedAt: toMs(grant.createdAt) })
-          .returning()
-          .get(),
-      ),
+    create: (grant) => {
+      const row = insertGrant.get({
+        siteId: grant.siteId,
+        memberId: grant.memberId,
+        levelId: grant.levelId,
+        sourceType: grant.sourceType,
+        sourceKey: grant.sourceKey,
+        productId: grant.productId,
+        transactionId: grant.transactionId,
+        subscriptionId: grant.subscriptionId,
+        status: grant.status,
+        revokedReason: grant.revokedReason,
+        expiresAt: toMsOrNull(grant.expiresAt),
+        createdAt: toMs(grant.createdAt),
+      });
+      if (!row) throw new Error('inserting the grant returned no row');
+      return toGrant(row);
+    },
     update: (siteId, grantId, changes, at) => {
-      const { expiresAt, ...rest } = changes;
-      db.update(grants)
-        .set({ ...rest, ...(expiresAt !== undefined ? { expiresAt: toMsOrNull(expiresAt) } : {}), updatedAt: toMs(at) })
-        .where(and(eq(grants.siteId, siteId), eq(grants.id, grantId)))
-        .run();
+      const { expiresAt, adminLocked, ...rest } = changes;
+      const values = definedEntries({
+        ...rest,
+        // Bound directly, so the boolean column gets SQLite's 0/1 here.
+        adminLocked: adminLocked === undefined ? undefined : adminLocked ? 1 : 0,
+        expiresAt: expiresAt === undefined ? undefined : toMsOrNull(expiresAt),
+        updatedAt: toMs(at),
+      });
+      updateGrant(Object.keys(values)).run({ ...values, whereSiteId: siteId, whereGrantId: grantId });
     },
     findById: (siteId, grantId) => {
       const row = db.select().from(grants).where(and(eq(grants.siteId, siteId), eq(grants.id, grantId))).get();
       return row ? toGrant(row) : null;
     },
-    forSource: (siteId, sourceKey) => db.select().from(grants).where(and(eq(grants.siteId, siteId), eq(grants.sourceKey, sourceKey))).orderBy(asc(grants.id)).all().map(toGrant),
-    forMember: (siteId, memberId) => db.select().from(grants).where(and(eq(grants.siteId, siteId), eq(grants.memberId, memberId))).orderBy(asc(grants.id)).all().map(toGrant),
+    forSource: (siteId, sourceKey) => grantsForSource.all({ siteId, sourceKey }).map(toGrant),
+    forMember: (siteId, memberId) => grantsForMember.all({ siteId, memberId }).map(toGrant),
     forMembers: (siteId, memberIds) =>
       memberIds.length === 0 ? [] : db.select().from(grants).where(and(eq(grants.siteId, siteId), inArray(grants.memberId, memberIds))).all().map(toGrant),
     activeForProduct: (siteId, productId) =>
@@ -75,17 +162,10 @@ export function createGrantRepository(db: Db): GrantRepository {
         .all()
         .map(toGrant),
     addHistory: (entry) => {
-      db.insert(grantHistory).values({ ...entry, at: toMs(entry.at) }).run();
+      insertHistory.run({ ...entry, at: toMs(entry.at) });
     },
-    hasHistory: (siteId, grantId, change, eventId) =>
-      db
-        .select({ id: grantHistory.id })
-        .from(grantHistory)
-        .where(and(eq(grantHistory.siteId, siteId), eq(grantHistory.grantId, grantId), eq(grantHistory.change, change), eq(grantHistory.eventId, eventId)))
-        .get() !== undefined,
-    historyForMember: (siteId, memberId) =>
-      db.select().from(grantHistory).where(and(eq(grantHistory.siteId, siteId), eq(grantHistory.memberId, memberId))).orderBy(asc(grantHistory.id)).all().map(toHistory),
-    historyForEvent: (siteId, eventId) =>
-      db.select().from(grantHistory).where(and(eq(grantHistory.siteId, siteId), eq(grantHistory.eventId, eventId))).orderBy(asc(grantHistory.id)).all().map(toHistory),
+    hasHistory: (siteId, grantId, change, eventId) => historyEntry.get({ siteId, grantId, change, eventId }) !== undefined,
+    historyForMember: (siteId, memberId) => historyOfMember.all({ siteId, memberId }).map(toHistory),
+    historyForEvent: (siteId, eventId) => historyOfEvent.all({ siteId, eventId }).map(toHistory),
   };
 }

@@ -2,6 +2,7 @@ import { and, asc, eq, gt, or, sql } from 'drizzle-orm';
 import type { Member, MemberEmailChange, Product } from '../domain/model';
 import type { MemberRepository, ProductRepository } from '../domain/ports';
 import type { Db } from './database';
+import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
 import { memberEmailChanges, members, productLevels, products } from './schema';
 import { toDate, toDateOrNull, toMs } from './time-columns';
 
@@ -15,30 +16,84 @@ function likePattern(text: string): string {
 }
 
 export function createMemberRepository(db: Db): MemberRepository {
+  const p = sql.placeholder;
+  const byLeadId = db
+    .select()
+    .from(members)
+    .where(and(eq(members.siteId, p('siteId')), eq(members.kartraLeadId, p('leadId'))))
+    .prepare();
+  const byEmail = db
+    .select()
+    .from(members)
+    .where(and(eq(members.siteId, p('siteId')), eq(members.email, p('email'))))
+    .orderBy(asc(members.id))
+    .limit(1)
+    .prepare();
+  const byId = db
+    .select()
+    .from(members)
+    .where(and(eq(members.siteId, p('siteId')), eq(members.id, p('memberId'))))
+    .prepare();
+  const insertMember = db
+    .insert(members)
+    .values({
+      siteId: p('siteId'),
+      kartraLeadId: p('kartraLeadId'),
+      email: p('email'),
+      firstName: p('firstName'),
+      lastName: p('lastName'),
+      createdAt: p('createdAt'),
+      updatedAt: p('updatedAt'),
+    })
+    .returning()
+    .prepare();
+  const updateMember = preparedByColumns((columns) =>
+    db
+      .update(members)
+      .set(placeholderSet(columns))
+      .where(and(eq(members.siteId, p('whereSiteId')), eq(members.id, p('whereMemberId'))))
+      .prepare(),
+  );
+  const insertEmailChange = db
+    .insert(memberEmailChanges)
+    .values({ siteId: p('siteId'), memberId: p('memberId'), previousEmail: p('previousEmail'), newEmail: p('newEmail'), eventId: p('eventId'), changedAt: p('changedAt') })
+    .prepare();
+
   return {
     findByLeadId: (siteId, leadId) => {
-      const row = db.select().from(members).where(and(eq(members.siteId, siteId), eq(members.kartraLeadId, leadId))).get();
+      const row = byLeadId.get({ siteId, leadId });
       return row ? toMember(row) : null;
     },
     findByEmail: (siteId, email) => {
-      const row = db.select().from(members).where(and(eq(members.siteId, siteId), eq(members.email, email))).orderBy(asc(members.id)).get();
+      const row = byEmail.get({ siteId, email });
       return row ? toMember(row) : null;
     },
     findById: (siteId, memberId) => {
-      const row = db.select().from(members).where(and(eq(members.siteId, siteId), eq(members.id, memberId))).get();
+      const row = byId.get({ siteId, memberId });
       return row ? toMember(row) : null;
     },
-    create: (input) =>
-      toMember(db.insert(members).values({ ...input, createdAt: toMs(input.createdAt), updatedAt: toMs(input.updatedAt) }).returning().get()),
+    create: (input) => {
+      const row = insertMember.get({
+        siteId: input.siteId,
+        kartraLeadId: input.kartraLeadId,
+        email: input.email,
+        firstName: input.firstName,
+        lastName: input.lastName,
+        createdAt: toMs(input.createdAt),
+        updatedAt: toMs(input.updatedAt),
+      });
+      if (!row) throw new Error('inserting the member returned no row');
+      return toMember(row);
+    },
     update: (siteId, memberId, changes) => {
       const { updatedAt, ...rest } = changes;
-      db.update(members)
-        .set({ ...rest, ...(updatedAt ? { updatedAt: toMs(updatedAt) } : {}) })
-        .where(and(eq(members.siteId, siteId), eq(members.id, memberId)))
-        .run();
+      const values = definedEntries({ ...rest, updatedAt: updatedAt ? toMs(updatedAt) : undefined });
+      const columns = Object.keys(values);
+      if (columns.length === 0) return;
+      updateMember(columns).run({ ...values, whereSiteId: siteId, whereMemberId: memberId });
     },
     recordEmailChange: ({ siteId, memberId, previousEmail, newEmail, eventId, changedAt }) => {
-      db.insert(memberEmailChanges).values({ siteId, memberId, previousEmail, newEmail, eventId, changedAt: toMs(changedAt) }).run();
+      insertEmailChange.run({ siteId, memberId, previousEmail, newEmail, eventId, changedAt: toMs(changedAt) });
     },
     emailChanges: (siteId, memberId): MemberEmailChange[] =>
       db
@@ -90,35 +145,46 @@ export function createProductRepository(db: Db): ProductRepository {
     };
   }
 
+  const p = sql.placeholder;
+  // A product seen without a name keeps the name it had: `coalesce` keeps the stored one when the new one is null.
+  const upsertSeen = db
+    .insert(products)
+    .values({ siteId: p('siteId'), productId: p('productId'), kartraName: p('kartraName'), firstSeenAt: p('at'), lastSeenAt: p('at') })
+    .onConflictDoUpdate({
+      target: [products.siteId, products.productId],
+      set: {
+        kartraName: sql`coalesce(${p('kartraName')}, ${products.kartraName})`,
+        firstSeenAt: sql`min(coalesce(${products.firstSeenAt}, ${p('at')}), ${p('at')})`,
+        lastSeenAt: sql`max(coalesce(${products.lastSeenAt}, ${p('at')}), ${p('at')})`,
+      },
+    })
+    .prepare();
+  const findProduct = db
+    .select()
+    .from(products)
+    .where(and(eq(products.siteId, p('siteId')), eq(products.productId, p('productId'))))
+    .prepare();
+  const levelsOfProduct = db
+    .select({ levelId: productLevels.levelId })
+    .from(productLevels)
+    .where(and(eq(productLevels.siteId, p('siteId')), eq(productLevels.productId, p('productId'))))
+    .orderBy(asc(productLevels.levelId))
+    .prepare();
+
   return {
     recordSeen: (siteId, productId, kartraName, seenAt) => {
-      const at = toMs(seenAt);
-      db.insert(products)
-        .values({ siteId, productId, kartraName: kartraName ?? null, firstSeenAt: at, lastSeenAt: at })
-        .onConflictDoUpdate({
-          target: [products.siteId, products.productId],
-          set: {
-            kartraName: kartraName === undefined ? sql`${products.kartraName}` : kartraName,
-            firstSeenAt: sql`min(coalesce(${products.firstSeenAt}, ${at}), ${at})`,
-            lastSeenAt: sql`max(coalesce(${products.lastSeenAt}, ${at}), ${at})`,
-          },
-        })
-        .run();
+      upsertSeen.run({ siteId, productId, kartraName: kartraName ?? null, at: toMs(seenAt) });
     },
     ensure: (siteId, productId) => {
       db.insert(products).values({ siteId, productId }).onConflictDoNothing().run();
     },
     find: (siteId, productId) => {
-      const row = db.select().from(products).where(and(eq(products.siteId, siteId), eq(products.productId, productId))).get();
+      const row = findProduct.get({ siteId, productId });
       if (!row) return null;
-      const levelIds = db
-        .select({ levelId: productLevels.levelId })
-        .from(productLevels)
-        .where(and(eq(productLevels.siteId, siteId), eq(productLevels.productId, productId)))
-        .orderBy(asc(productLevels.levelId))
-        .all()
-        .map((level) => level.levelId);
-      return toProduct(row, levelIds);
+      return toProduct(
+        row,
+        levelsOfProduct.all({ siteId, productId }).map((level) => level.levelId),
+      );
     },
     setLevels: (siteId, productId, levelIds, billingPeriodDays, at) => {
       db.delete(productLevels).where(and(eq(productLevels.siteId, siteId), eq(productLevels.productId, productId))).run();

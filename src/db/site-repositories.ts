@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull, or } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import type { AccessLevel, ApiToken, CancelMode, Site, WebhookSecret } from '../domain/model';
 import type { AccessLevelRepository, ApiTokenRepository, SiteRepository, WebhookSecretRepository } from '../domain/ports';
 import type { Db } from './database';
@@ -10,14 +10,24 @@ function toSite(row: typeof sites.$inferSelect): Site {
 }
 
 export function createSiteRepository(db: Db): SiteRepository {
+  const byKey = db
+    .select()
+    .from(sites)
+    .where(eq(sites.key, sql.placeholder('key')))
+    .prepare();
+  const byId = db
+    .select()
+    .from(sites)
+    .where(eq(sites.id, sql.placeholder('siteId')))
+    .prepare();
   return {
     create: ({ key, name, createdAt }) => toSite(db.insert(sites).values({ key, name, createdAt: toMs(createdAt) }).returning().get()),
     findById: (siteId) => {
-      const row = db.select().from(sites).where(eq(sites.id, siteId)).get();
+      const row = byId.get({ siteId });
       return row ? toSite(row) : null;
     },
     findByKey: (key) => {
-      const row = db.select().from(sites).where(eq(sites.key, key)).get();
+      const row = byKey.get({ key });
       return row ? toSite(row) : null;
     },
     list: (siteIds) => {
@@ -44,16 +54,21 @@ function toSecret(row: typeof webhookSecrets.$inferSelect): WebhookSecret {
 }
 
 export function createWebhookSecretRepository(db: Db): WebhookSecretRepository {
+  const p = sql.placeholder;
+  const usable = db
+    .select()
+    .from(webhookSecrets)
+    .where(and(eq(webhookSecrets.siteId, p('siteId')), or(isNull(webhookSecrets.retiredAt), gt(webhookSecrets.validUntil, p('now')))))
+    .prepare();
+  const markSecretUsed = db
+    .update(webhookSecrets)
+    .set({ lastUsedAt: sql`${p('usedAt')}` })
+    .where(eq(webhookSecrets.id, p('secretId')))
+    .prepare();
   return {
     add: ({ siteId, secretHash, secretHint, createdAt }) =>
       toSecret(db.insert(webhookSecrets).values({ siteId, secretHash, secretHint, createdAt: toMs(createdAt) }).returning().get()),
-    listUsable: (siteId, now) =>
-      db
-        .select()
-        .from(webhookSecrets)
-        .where(and(eq(webhookSecrets.siteId, siteId), or(isNull(webhookSecrets.retiredAt), gt(webhookSecrets.validUntil, toMs(now)))))
-        .all()
-        .map(toSecret),
+    listUsable: (siteId, now) => usable.all({ siteId, now: toMs(now) }).map(toSecret),
     listAll: (siteId) => db.select().from(webhookSecrets).where(eq(webhookSecrets.siteId, siteId)).orderBy(asc(webhookSecrets.id)).all().map(toSecret),
     retireCurrent: (siteId, retiredAt, validUntil) => {
       db.update(webhookSecrets)
@@ -62,7 +77,7 @@ export function createWebhookSecretRepository(db: Db): WebhookSecretRepository {
         .run();
     },
     markUsed: (secretId, usedAt) => {
-      db.update(webhookSecrets).set({ lastUsedAt: toMs(usedAt) }).where(eq(webhookSecrets.id, secretId)).run();
+      markSecretUsed.run({ secretId, usedAt: toMs(usedAt) });
     },
   };
 }
@@ -104,18 +119,34 @@ function toToken(row: typeof apiTokens.$inferSelect): ApiToken {
   };
 }
 
+/** "Last used" is for spotting unused tokens; a minute's precision is plenty. */
+const TOKEN_USE_RESOLUTION_MS = 60_000;
+
 export function createApiTokenRepository(db: Db): ApiTokenRepository {
+  const p = sql.placeholder;
+  const activeByHash = db
+    .select()
+    .from(apiTokens)
+    .where(and(eq(apiTokens.tokenHash, p('tokenHash')), isNull(apiTokens.revokedAt)))
+    .prepare();
+  // Every admin request authenticates; writing (and, with synchronous=FULL, syncing) a row on every read would make
+  // each GET cost a durable commit. The mark is written only when the stored one is older than the resolution.
+  const markTokenUsed = db
+    .update(apiTokens)
+    .set({ lastUsedAt: sql`${p('usedAt')}` })
+    .where(and(eq(apiTokens.id, p('tokenId')), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, p('staleBefore')))))
+    .prepare();
   return {
     create: ({ name, tokenHash, tokenPrefix, siteId, createdAt }) =>
       toToken(db.insert(apiTokens).values({ name, tokenHash, tokenPrefix, siteId, createdAt: toMs(createdAt) }).returning().get()),
     findActiveByHash: (tokenHash) => {
-      const row = db.select().from(apiTokens).where(and(eq(apiTokens.tokenHash, tokenHash), isNull(apiTokens.revokedAt))).get();
+      const row = activeByHash.get({ tokenHash });
       return row ? toToken(row) : null;
     },
     list: () => db.select().from(apiTokens).orderBy(asc(apiTokens.id)).all().map(toToken),
     revoke: (tokenId, at) => db.update(apiTokens).set({ revokedAt: toMs(at) }).where(and(eq(apiTokens.id, tokenId), isNull(apiTokens.revokedAt))).run().changes > 0,
     markUsed: (tokenId, at) => {
-      db.update(apiTokens).set({ lastUsedAt: toMs(at) }).where(eq(apiTokens.id, tokenId)).run();
+      markTokenUsed.run({ tokenId, usedAt: toMs(at), staleBefore: toMs(at) - TOKEN_USE_RESOLUTION_MS });
     },
   };
 }

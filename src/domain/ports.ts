@@ -263,4 +263,13 @@ export interface Repositories {
  */
 export type RunInTransaction = <T>(work: () => T) => T;
 
+/**
+ * Group commit: runs `work` in its own savepoint inside one transaction shared with the other work queued in the same
+ * turn of the event loop, and settles only after that transaction has committed, so one durable sync covers a whole
+ * burst of deliveries. `work` must be synchronous, as for RunInTransaction. When `work` throws, only its savepoint
+ * rolls back and only its promise rejects; the rest of the group still commits. When the commit fails, every promise
+ * of the group rejects and nothing of the group is kept.
+ */
+export type RunInGroupCommit = <T>(work: () => T) => Promise<T>;
+
 export type { CancelMode };

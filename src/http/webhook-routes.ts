@@ -9,13 +9,14 @@ export function createWebhookRouter({ intake, bodyLimitBytes }: { intake: Intake
   // The raw body on this route only: Kartra documents no Content-Type, and a malformed body must still be stored.
   const rawBody = express.raw({ type: () => true, limit: bodyLimitBytes });
 
-  router.post('/hooks/kartra/:siteKey/:secret', rawBody, (req, res) => {
+  router.post('/hooks/kartra/:siteKey/:secret', rawBody, async (req, res) => {
     const headers: Record<string, string> = {};
     for (const name of KEPT_HEADERS) {
       const value = req.headers[name];
       if (typeof value === 'string') headers[name] = value.slice(0, 500);
     }
-    const result = intake.receive({
+    // Settles after the commit of the group this delivery joined: Kartra is answered only once the event is durable.
+    const result = await intake.receive({
       siteKey: String(req.params.siteKey),
       secret: String(req.params.secret),
       rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),

@@ -5,7 +5,7 @@ import type { AccessService } from '../access/access-service';
 import { NotFoundError } from '../errors';
 import { matchMember } from '../members/member-matching';
 import type { EventStatus, PaymentFactKind, Site, WebhookEventRecord } from '../model';
-import type { Clock, EventOutcomeUpdate, Repositories, RunInTransaction } from '../ports';
+import type { Clock, EventOutcomeUpdate, Repositories, RunInGroupCommit, RunInTransaction } from '../ports';
 import { secretMatchesHash } from '../secrets';
 
 export interface IncomingWebhook {
@@ -28,10 +28,11 @@ export function createIntakeService(deps: {
   repos: Repositories;
   clock: Clock;
   transaction: RunInTransaction;
+  groupCommit: RunInGroupCommit;
   access: AccessService;
   kartraTimeZone: string;
 }) {
-  const { repos, clock, transaction, access, kartraTimeZone } = deps;
+  const { repos, clock, transaction, groupCommit, access, kartraTimeZone } = deps;
 
   /** Finds the site a hook URL belongs to; null (404, nothing stored) for a disabled site or a wrong secret. */
   function authenticate(siteKey: string, secret: string): { site: Site; secretId: number } | null {
@@ -46,12 +47,13 @@ export function createIntakeService(deps: {
   }
 
   /**
-   * Stores the body first, then parses and applies it, all in one transaction; the caller answers after commit.
-   * Every body that reached an enabled URL ends up as a row with an outcome.
+   * Stores the body first, then parses and applies it, all in one savepoint of a group commit; the promise settles
+   * after the commit, so the caller answers only once the event is durable. Every body that reached an enabled URL
+   * ends up as a row with an outcome.
    */
-  function receive(incoming: IncomingWebhook): IntakeOutcome {
+  function receive(incoming: IncomingWebhook): Promise<IntakeOutcome> {
     const receivedAt = clock.now();
-    return transaction(() => {
+    return groupCommit((): IntakeOutcome => {
       const auth = authenticate(incoming.siteKey, incoming.secret);
       if (!auth) return { outcome: 'not_found' } as const;
       repos.secrets.markUsed(auth.secretId, receivedAt);

@@ -1,0 +1,178 @@
+import autocannon from 'autocannon';
+import { fork, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import type { ServerMode, ServerRequest } from './bench-server';
+import { createPurchaseBodies } from './kartra-bodies';
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  acknowledged: number;
+  failed: number;
+  durationSeconds: number;
+}
+
+export interface IntakePhaseResults {
+  mode: ServerMode;
+  durability: string;
+  saturation: LoadResult;
+  steady: LoadResult;
+  acknowledged: number;
+  stored: number;
+  missingAcknowledged: number;
+  applied: number;
+}
+
+export interface IntakeBenchOptions {
+  connections: number;
+  warmupSeconds: number;
+  saturationSeconds: number;
+  steadySeconds: number;
+  steadyRate: number;
+  sustainSeconds: number;
+  rounds: number;
+  leadCount: number;
+}
+
+interface RunningServer {
+  child: ChildProcess;
+  port: number;
+  hookPath: string;
+  durability: string;
+  ask<T>(request: ServerRequest, reply: string): Promise<T>;
+  stop(): Promise<void>;
+}
+
+async function startServer(mode: ServerMode): Promise<RunningServer> {
+  const child = fork(resolve(__dirname, 'bench-server.ts'), [mode], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ready = await new Promise<{ port: number; hookPath: string; durability: string }>((done, fail) => {
+    child.once('error', fail);
+    child.once('exit', (code) => fail(new Error(`${mode} server exited with ${code} before it was ready`)));
+    child.on('message', function onReady(message: { type: string; port: number; hookPath: string; durability: string }) {
+      if (message.type !== 'ready') return;
+      child.off('message', onReady);
+      child.removeAllListeners('exit');
+      done(message);
+    });
+  });
+  const ask = <T>(request: ServerRequest, reply: string) =>
+    new Promise<T>((done) => {
+      child.on('message', function onReply(message: { type: string }) {
+        if (message.type !== reply) return;
+        child.off('message', onReply);
+        done(message as T);
+      });
+      child.send(request);
+    });
+  const stop = () =>
+    new Promise<void>((done) => {
+      child.once('exit', () => done());
+      child.send({ type: 'stop' });
+    });
+  return { child, ...ready, ask, stop };
+}
+
+/**
+ * Drives one server with distinct purchase bodies and keeps the event id of every acknowledged delivery, so the
+ * caller can check afterwards that each acknowledged event is in the database.
+ */
+async function load(server: RunningServer, bodies: ReturnType<typeof createPurchaseBodies>, options: { connections: number; seconds: number; rate?: number }, eventIds: number[]): Promise<LoadResult> {
+  let failed = 0;
+  const result = await autocannon({
+    url: `http://127.0.0.1:${server.port}`,
+    connections: options.connections,
+    duration: options.seconds,
+    ...(options.rate ? { overallRate: options.rate } : {}),
+    requests: [
+      {
+        method: 'POST',
+        path: server.hookPath,
+        headers: { 'content-type': 'application/json', 'user-agent': 'Kartra-bench' },
+        setupRequest: (request) => ({ ...request, body: bodies.next() }),
+        onResponse: (status, body) => {
+          if (status !== 200) {
+            failed++;
+            return;
+          }
+          const match = /"eventId":(\d+)/.exec(body);
+          if (match?.[1]) eventIds.push(Number(match[1]));
+        },
+      },
+    ],
+  });
+  return {
+    requestsPerSecond: Math.round(result.requests.total / options.seconds),
+    latencyMs: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
+    acknowledged: result['2xx'],
+    failed: failed + result.errors + result.timeouts,
+    durationSeconds: options.seconds,
+  };
+}
+
+export async function benchOneServer(mode: ServerMode, options: IntakeBenchOptions, firstTransactionId: number): Promise<IntakePhaseResults> {
+  const server = await startServer(mode);
+  try {
+    const bodies = createPurchaseBodies({ leadCount: options.leadCount, firstTransactionId });
+    const eventIds: number[] = [];
+    await load(server, bodies, { connections: options.connections, seconds: options.warmupSeconds }, eventIds);
+    const saturation = await load(server, bodies, { connections: options.connections, seconds: options.saturationSeconds }, eventIds);
+    const steady = await load(server, bodies, { connections: Math.min(options.connections, 20), seconds: options.steadySeconds, rate: options.steadyRate }, eventIds);
+    const check = mode === 'intake' ? await server.ask<{ stored: number; missing: number; applied: number }>({ type: 'stored', eventIds }, 'stored') : { stored: 0, missing: 0, applied: 0 };
+    return { mode, durability: server.durability, saturation, steady, acknowledged: eventIds.length, stored: check.stored, missingAcknowledged: check.missing, applied: check.applied };
+  } finally {
+    await server.stop();
+  }
+}
+
+export interface MemoryResult {
+  seconds: number;
+  requests: number;
+  rssStartMb: number;
+  rssEndMb: number;
+  rssSamplesMb: number[];
+}
+
+/** A sustained saturation run on the intake: resident memory sampled after warm-up and every few seconds. */
+export async function benchMemory(options: IntakeBenchOptions, firstTransactionId: number): Promise<MemoryResult> {
+  const server = await startServer('intake');
+  const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
+  try {
+    const bodies = createPurchaseBodies({ leadCount: options.leadCount, firstTransactionId });
+    const eventIds: number[] = [];
+    await load(server, bodies, { connections: options.connections, seconds: options.warmupSeconds }, eventIds);
+    const samples: number[] = [mb((await server.ask<{ rssBytes: number }>({ type: 'rss' }, 'rss')).rssBytes)];
+    const sampleEverySeconds = 5;
+    let requests = 0;
+    for (let elapsed = 0; elapsed < options.sustainSeconds; elapsed += sampleEverySeconds) {
+      const run = await load(server, bodies, { connections: options.connections, seconds: sampleEverySeconds }, []);
+      requests += run.acknowledged;
+      samples.push(mb((await server.ask<{ rssBytes: number }>({ type: 'rss' }, 'rss')).rssBytes));
+    }
+    return { seconds: options.sustainSeconds, requests, rssStartMb: samples[0] ?? 0, rssEndMb: samples[samples.length - 1] ?? 0, rssSamplesMb: samples };
+  } finally {
+    await server.stop();
+  }
+}
+
+export interface IntakeBenchResults {
+  options: IntakeBenchOptions;
+  rounds: { bare: IntakePhaseResults; intake: IntakePhaseResults; ratio: number }[];
+  ratio: number;
+}
+
+/** Bare and intake side by side, alternating, so both see the same machine; the ratio is of the summed rates. */
+export async function benchIntake(options: IntakeBenchOptions, log: (line: string) => void): Promise<IntakeBenchResults> {
+  const rounds: IntakeBenchResults['rounds'] = [];
+  for (let round = 0; round < options.rounds; round++) {
+    const firstTransactionId = 70_000_000 + round * 10_000_000;
+    log(`intake bench round ${round + 1}/${options.rounds}: bare Express`);
+    const bare = await benchOneServer('bare', options, firstTransactionId);
+    log(`  bare: ${bare.saturation.requestsPerSecond} req/s; now the intake`);
+    const intake = await benchOneServer('intake', options, firstTransactionId);
+    const ratio = intake.saturation.requestsPerSecond / bare.saturation.requestsPerSecond;
+    log(`  intake: ${intake.saturation.requestsPerSecond} req/s, ratio ${ratio.toFixed(2)}`);
+    rounds.push({ bare, intake, ratio });
+  }
+  const sum = (pick: (round: IntakeBenchResults['rounds'][number]) => number) => rounds.reduce((total, round) => total + pick(round), 0);
+  return { options, rounds, ratio: sum((round) => round.intake.saturation.requestsPerSecond) / sum((round) => round.bare.saturation.requestsPerSecond) };
+}

@@ -1,0 +1,128 @@
+/**
+ * `npm run bench`: intake throughput against a bare Express app, the event log at a million events, and memory
+ * over a sustained run. Loopback only; prints a table and writes test-output/bench-<time>.json (and bench-latest.json).
+ * Sizes and durations come from BENCH_* environment variables (see README, Performance); the defaults finish in
+ * well under ten minutes.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { benchEventLog, type EventLogBenchResults } from './event-log-bench';
+import { benchIntake, benchMemory, type IntakeBenchOptions, type IntakeBenchResults, type MemoryResult } from './intake-bench';
+
+function numberFrom(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got ${raw}`);
+  return value;
+}
+
+function cpuModel(): string {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((entry) => entry.startsWith('model name'));
+    return line?.split(':')[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
+  } catch {
+    return cpus()[0]?.model ?? 'unknown';
+  }
+}
+
+const parts = new Set((process.env.BENCH_PARTS ?? 'intake,log,memory').split(',').map((part) => part.trim()));
+const intakeOptions: IntakeBenchOptions = {
+  connections: numberFrom('BENCH_CONNECTIONS', 50),
+  warmupSeconds: numberFrom('BENCH_WARMUP_SECONDS', 3),
+  saturationSeconds: numberFrom('BENCH_SATURATION_SECONDS', 15),
+  steadySeconds: numberFrom('BENCH_STEADY_SECONDS', 10),
+  steadyRate: numberFrom('BENCH_STEADY_RATE', 200),
+  sustainSeconds: numberFrom('BENCH_SUSTAIN_SECONDS', 60),
+  rounds: numberFrom('BENCH_ROUNDS', 2),
+  leadCount: numberFrom('BENCH_LEADS', 1000),
+};
+const seedOptions = {
+  events: numberFrom('BENCH_EVENTS', 1_000_000),
+  members: numberFrom('BENCH_MEMBERS', 100_000),
+  products: numberFrom('BENCH_PRODUCTS', 200),
+  sites: numberFrom('BENCH_SITES', 10),
+  rawBodyBytes: numberFrom('BENCH_RAW_BODY_BYTES', 512),
+  days: 365,
+  endAt: new Date('2026-11-01T00:00:00Z'),
+};
+const repetitions = numberFrom('BENCH_REPETITIONS', 200);
+
+const log = (line: string) => console.log(line);
+const pad = (text: string | number, width: number) => String(text).padEnd(width);
+const padLeft = (text: string | number, width: number) => String(text).padStart(width);
+
+function intakeTable(results: IntakeBenchResults): string[] {
+  const lines = [
+    `| server | round | durability | req/s at saturation (${results.options.connections} conn.) | p50 / p99 / max ms | steady ${results.options.steadyRate}/s: req/s | p50 / p99 / max ms | acknowledged | stored | missing |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  results.rounds.forEach((round, index) => {
+    for (const server of [round.bare, round.intake]) {
+      const { saturation: sat, steady } = server;
+      const acknowledged = server.mode === 'intake' ? String(server.acknowledged) : '-';
+      lines.push(
+        `| ${server.mode === 'bare' ? 'bare Express 5 (JSON parse + answer)' : 'kartra-access intake'} | ${index + 1} | ${server.durability} | ${sat.requestsPerSecond} | ${sat.latencyMs.p50} / ${sat.latencyMs.p99} / ${sat.latencyMs.max} | ${steady.requestsPerSecond} | ${steady.latencyMs.p50} / ${steady.latencyMs.p99} / ${steady.latencyMs.max} | ${acknowledged} | ${server.mode === 'intake' ? server.stored : '-'} | ${server.mode === 'intake' ? server.missingAcknowledged : '-'} |`,
+      );
+    }
+  });
+  lines.push('', `**Intake ÷ bare throughput: ${results.ratio.toFixed(2)}** (per round: ${results.rounds.map((round) => round.ratio.toFixed(2)).join(', ')}; target ≥ 0.80)`);
+  return lines;
+}
+
+function logTable(results: EventLogBenchResults): string[] {
+  const { counts } = results.seed;
+  const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+  const lines = [
+    `Seeded ${counts.events.toLocaleString('en')} events, ${counts.members.toLocaleString('en')} members, ${counts.products} products, ${results.seed.options.sites} sites (${counts.grants.toLocaleString('en')} grants, ${counts.facts.toLocaleString('en')} payment facts) in ${results.seed.seconds.toFixed(0)} s; raw bodies of ${results.seed.options.rawBodyBytes} bytes for the seed.`,
+    `Database ${mb(results.databaseBytes)}; raw bodies ${mb(results.rawBodyBytes)}; beyond the raw body: ${results.bytesPerEventBeyondRawBody} bytes/event for the whole file, ${results.eventTableBytesPerEventBeyondRawBody ?? 'n/a'} bytes/event for the event table, its indexes and fingerprints.`,
+    '',
+    `| request (server side, ${results.queries[0]?.requests ?? 0} requests each) | p50 ms | p99 ms | max ms | p99 < 10 ms |`,
+    '| --- | --- | --- | --- | --- |',
+    ...results.queries.map((query) => `| ${pad(query.name, 34)} | ${padLeft(query.p50Ms, 6)} | ${padLeft(query.p99Ms, 6)} | ${padLeft(query.maxMs, 6)} | ${query.p99Ms < 10 ? 'yes' : 'no'} |`),
+  ];
+  return lines;
+}
+
+function memoryTable(memory: MemoryResult): string[] {
+  return [
+    `Memory (intake at saturation for ${memory.seconds} s, ${memory.requests.toLocaleString('en')} events): RSS ${memory.rssStartMb} MB after warm-up, ${memory.rssEndMb} MB at the end (samples: ${memory.rssSamplesMb.join(', ')} MB).`,
+  ];
+}
+
+async function main() {
+  const startedAt = Date.now();
+  const machine = { nproc: cpus().length, cpuModel: cpuModel(), totalMemoryGb: Math.round(totalmem() / 1024 ** 3), node: process.version, loadAverageAtStart: readFileSync('/proc/loadavg', 'utf8').trim() };
+  log(`kartra-access bench on ${machine.nproc} × ${machine.cpuModel}, node ${machine.node}`);
+  const intake = parts.has('intake') ? await benchIntake(intakeOptions, log) : null;
+  const memory = parts.has('memory') && intakeOptions.sustainSeconds > 0 ? (log(`memory: intake at saturation for ${intakeOptions.sustainSeconds} s`), await benchMemory(intakeOptions, 90_000_000)) : null;
+  const eventLog = parts.has('log') ? await benchEventLog(seedOptions, repetitions, log) : null;
+  const seconds = Math.round((Date.now() - startedAt) / 1000);
+
+  const table = [
+    `Machine: ${machine.nproc} × ${machine.cpuModel}, ${machine.totalMemoryGb} GB, node ${machine.node}; load average at start ${machine.loadAverageAtStart}. Bench took ${seconds} s.`,
+    '',
+    ...(intake ? ['### Intake', '', ...intakeTable(intake), ''] : []),
+    ...(memory ? ['### Memory', '', ...memoryTable(memory), ''] : []),
+    ...(eventLog ? ['### Event log at scale', '', ...logTable(eventLog), ''] : []),
+  ];
+  log('');
+  log(table.join('\n'));
+
+  const outputDir = resolve(__dirname, '../../test-output');
+  mkdirSync(outputDir, { recursive: true });
+  const result = { startedAt: new Date(startedAt).toISOString(), seconds, machine, intake, memory, eventLog, table: table.join('\n') };
+  const file = join(outputDir, `bench-${new Date(startedAt).toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2));
+  writeFileSync(join(outputDir, 'bench-latest.json'), JSON.stringify(result, null, 2));
+  log(`\nresults written to ${file}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
