@@ -252,8 +252,6 @@ export interface Repositories {
   tokens: ApiTokenRepository;
   admins: AdminUserRepository;
   adminSessions: AdminSessionRepository;
-}
-
   retention: RawBodyRetentionRepository;
 }
 
