@@ -16,7 +16,8 @@ export interface AppOptions {
   services: AppServices;
   logger: Logger;
   webhookBodyLimitBytes: number;
-  trustProxy: boolean;
+  /** Reverse proxies in front of the service (0: none); see TRUST_PROXY in config.ts. */
+  trustProxyHops: number;
   /** Per source IP on the hook route; see HOOK_RATE_* in config.ts for the numbers and why. */
   hookRateLimit: { burst: number; perSecond: number };
   /** Answers /healthz: true while the database answers. */
@@ -33,7 +34,7 @@ export function createApp(options: AppOptions): Express {
   const { services, logger } = options;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', options.trustProxy);
+  app.set('trust proxy', options.trustProxyHops === 0 ? false : options.trustProxyHops);
   app.use(
     helmet({
       // Strict: scripts and styles only from files we serve, no inline code or style attributes, nothing from other

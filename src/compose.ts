@@ -58,7 +58,7 @@ export function composeApp(config: Config, options: ComposeOptions = {}) {
     services,
     logger,
     webhookBodyLimitBytes: config.webhookBodyLimitBytes,
-    trustProxy: config.trustProxy,
+    trustProxyHops: config.trustProxyHops,
     hookRateLimit: config.hookRateLimit,
     isHealthy: () => {
       try {

@@ -14,7 +14,15 @@ const ConfigSchema = z
     WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(256 * 1024),
     SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(60),
     SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(10),
-    TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+    // How many reverse proxies stand in front of the service. `true` means one. Express's own `true` would take the
+    // left-most X-Forwarded-For entry, which the client writes itself: anyone could then pose as a new source and
+    // walk around the per-source limits (hook rate limit, sign-in attempts). With a hop count, the address is the
+    // one the nearest trusted proxy saw.
+    TRUST_PROXY: z
+      .string()
+      .regex(/^(true|false|\d{1,2})$/, 'true, false, or the number of proxies in front of the service')
+      .default('false')
+      .transform((value) => (value === 'true' ? 1 : value === 'false' ? 0 : Number(value))),
     // A client must finish its whole request (headers and body) within this, and its headers within the second;
     // slow-loris clients then cannot hold sockets open. Kartra's posts are small and arrive in milliseconds.
     REQUEST_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
@@ -39,7 +47,7 @@ const ConfigSchema = z
     webhookBodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
     sweepIntervalSeconds: env.SWEEP_INTERVAL_SECONDS,
     shutdownTimeoutSeconds: env.SHUTDOWN_TIMEOUT_SECONDS,
-    trustProxy: env.TRUST_PROXY === 'true',
+    trustProxyHops: env.TRUST_PROXY,
     requestTimeoutSeconds: env.REQUEST_TIMEOUT_SECONDS,
     headersTimeoutSeconds: env.HEADERS_TIMEOUT_SECONDS,
     hookRateLimit: { burst: env.HOOK_RATE_BURST, perSecond: env.HOOK_RATE_PER_SECOND },
