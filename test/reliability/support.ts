@@ -1,7 +1,9 @@
 import Database from 'better-sqlite3';
+import type { Express } from 'express';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { appendFileSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { request as httpRequest, type Agent, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { composeServices } from '../../src/compose';
@@ -164,4 +166,117 @@ export function reportFigure(name: string, figures: Record<string, number | stri
   console.log(`[reliability] ${line}`);
   const file = process.env.RELIABILITY_FIGURES;
   if (file) appendFileSync(file, `${line}\n`);
+}
+
+/** Listens on a real port (0: any free one) on the loopback, as a deployed server would. */
+export async function listenOnLoopback(app: Express): Promise<{ server: Server; baseUrl: string }> {
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((done) => server.once('listening', done));
+  return { server, baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+export interface PlainResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
+/**
+ * One HTTP request with node:http, for what fetch cannot do: send from a chosen local address (each 127.x.y.z is a
+ * distinct source for the per-source rate limit) and share a keep-alive agent.
+ */
+export function sendRequest(
+  url: string,
+  options: { method?: string; body?: string | Buffer; headers?: Record<string, string>; localAddress?: string; agent?: Agent } = {},
+): Promise<PlainResponse> {
+  return new Promise((resolveResponse, reject) => {
+    const req = httpRequest(url, { method: options.method ?? 'POST', headers: options.headers, localAddress: options.localAddress, agent: options.agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolveResponse({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** Runs `work` over `items` with at most `concurrency` in flight, keeping results in order. */
+export async function inParallel<T, R>(items: T[], concurrency: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  async function lane(): Promise<void> {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index] as T, index);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, () => lane()));
+  return results;
+}
+
+export function median(values: number[]): number {
+  return percentile(values, 50);
+}
+
+export function percentile(values: number[], pct: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((pct / 100) * sorted.length))] ?? Number.NaN;
+}
+
+export interface RouteEntry {
+  method: string;
+  /** The full path pattern, e.g. /api/v1/sites/:siteId/levels. */
+  path: string;
+}
+
+interface RouterLayer {
+  rawPath?: string;
+  route?: { path: string; methods: Record<string, boolean> };
+  handle?: { stack?: RouterLayer[] };
+}
+
+/**
+ * Every route the Express app serves, read from its router table, so a route added later is covered by the
+ * isolation tests without anyone remembering to list it. Express internals: if they move, this fails loudly.
+ */
+export function listRoutes(app: Express): RouteEntry[] {
+  const root = (app as unknown as { router?: { stack?: RouterLayer[] } }).router?.stack;
+  if (!root) throw new Error('cannot read the Express router table (app.router.stack)');
+  const routes: RouteEntry[] = [];
+  const walk = (stack: RouterLayer[], prefix: string) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        for (const method of Object.keys(layer.route.methods)) routes.push({ method: method.toUpperCase(), path: `${prefix}${layer.route.path}`.replace(/(.)\/$/, '$1') });
+      } else if (layer.handle?.stack) {
+        walk(layer.handle.stack, `${prefix}${layer.rawPath === '/' || layer.rawPath === undefined ? '' : layer.rawPath}`);
+      }
+    }
+  };
+  walk(root, '');
+  return routes;
+}
+
+/** Fills a route pattern's :params from `values`; a param without a value is an error, so no route is skipped. */
+export function fillPath(pattern: string, values: object): string {
+  return pattern.replace(/:(\w+)/g, (_whole, name: string) => {
+    const value = (values as Record<string, unknown>)[name];
+    if (value === undefined) throw new Error(`no value for :${name} in ${pattern}`);
+    return encodeURIComponent(String(value));
+  });
+}
+
+/** Columns that record use (a token's last use, a session's last request) rather than data; reading sets them. */
+const USAGE_COLUMNS = new Set(['last_used_at', 'last_seen_at']);
+
+/** Every row of every table (usage columns left out), to prove that a refused request changed nothing. */
+export function snapshotData(sqlite: Database.Database): string {
+  const tables = sqlite.prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like '__drizzle%' order by name").pluck().all() as string[];
+  const snapshot: Record<string, unknown[]> = {};
+  for (const table of tables) {
+    const rows = sqlite.prepare(`select * from "${table}" order by rowid`).all() as Record<string, unknown>[];
+    snapshot[table] = rows.map((row) => Object.fromEntries(Object.entries(row).filter(([column]) => !USAGE_COLUMNS.has(column)).map(([column, value]) => [column, Buffer.isBuffer(value) ? value.toString('base64') : value])));
+  }
+  return JSON.stringify(snapshot);
 }
