@@ -18,7 +18,25 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   );
 }
 
-/** The webhook URL carries its secret in the path; logs keep the site key and drop the secret. */
+/** Site keys are short base64url words; anything longer or odder in that place may be a secret, so it is not logged. */
+const SITE_KEY_SHAPE = /^[A-Za-z0-9_-]{1,32}$/;
+
+/**
+ * The webhook URL carries its secret in the path; logs keep the site key and drop the rest. Express matches routes
+ * case-insensitively and ignores a trailing slash, and a client or proxy may double a slash or percent-encode a
+ * letter: every path under /hooks, however spelled, is logged in one masked shape, so no spelling of a webhook URL
+ * puts its secret in a log line.
+ */
 export function maskSecrets(path: string): string {
-  return path.replace(/^(\/hooks\/kartra\/[^/?#]+\/)[^/?#]+/, '$1[secret]');
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // Malformed escapes: judge the path as sent.
+  }
+  const segments = decoded.split('/').filter((segment) => segment !== '');
+  if (segments[0]?.toLowerCase() !== 'hooks') return path;
+  if (segments[1]?.toLowerCase() !== 'kartra') return '/hooks/[masked]';
+  const siteKey = segments[2] ?? '';
+  return `/hooks/kartra/${SITE_KEY_SHAPE.test(siteKey) ? siteKey : '[masked]'}/[secret]`;
 }
