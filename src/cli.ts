@@ -20,6 +20,9 @@ const USAGE = `usage: npm run cli -- <command>
                                        online backup); restore: stop the service, copy the file in place, start
 ${ADMIN_USAGE}`;
 
+/** sqlite3_backup_step's page count meaning "everything left" (better-sqlite3 caps the value it passes at 2^31 - 1). */
+const ALL_REMAINING_PAGES = 0x7fffffff;
+
 /** A second entry point beside main.ts: it reads the same environment and composes the same services. */
 async function run(argv: string[], env: Record<string, string | undefined>): Promise<number> {
   const config = loadConfig(env);
@@ -52,11 +55,13 @@ async function run(argv: string[], env: Record<string, string | undefined>): Pro
       console.error(`${subcommand} exists; choose a new file so no earlier backup is overwritten`);
       return 2;
     }
-    // The backup API copies pages while the server keeps writing, restarting when it sees a change, so the copy is
-    // one consistent snapshot; WAL readers never block the writer.
+    // SQLite's online backup API. It copies in steps, and a commit by another connection (the running service)
+    // between two steps restarts the copy from the first page: with better-sqlite3's default of 100 pages a step, a
+    // large database under steady intake never finishes. So after the first step every remaining page is copied in
+    // one: that step reads one consistent snapshot, and in WAL mode a reader never blocks the service's writes.
     const database = openDatabase(config.databasePath, { migrate: false });
     try {
-      const { totalPages } = await database.sqlite.backup(subcommand);
+      const { totalPages } = await database.sqlite.backup(subcommand, { progress: () => ALL_REMAINING_PAGES });
       console.log(`backed up ${config.databasePath} to ${subcommand} (${totalPages} pages)`);
       return 0;
     } finally {

@@ -288,18 +288,24 @@ export interface CliResult {
 }
 
 /** The real command line (`npm run cli -- …` is `tsx src/cli.ts …`) as a child process. */
-export function runCli(args: string[], env: Record<string, string>, stdin?: string): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string>, stdin?: string, timeoutMs = 120_000): Promise<CliResult> {
   return new Promise((resolveResult, reject) => {
     const child = spawn(join(REPO_ROOT, 'node_modules/.bin/tsx'), ['src/cli.ts', ...args], {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
       stdio: 'pipe',
+      detached: true,
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('error', reject);
+    // A command that hangs fails the test instead of outliving it: its process group (tsx and the CLI) is killed.
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    }, timeoutMs);
+    child.on('close', () => clearTimeout(timer));
     child.on('close', (code) => resolveResult({ code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }));
     child.stdin.end(stdin ?? '');
   });
