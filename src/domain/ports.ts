@@ -138,9 +138,10 @@ export interface WebhookEventRepository {
   incrementAttempts(siteId: number, eventId: number): void;
   findById(siteId: number, eventId: number): WebhookEventRecord | null;
   list(siteId: number, query: EventQuery): WebhookEventRecord[];
-  /** Ids in receipt order, for re-applying. */
+  /** Ids in receipt order, for re-applying; events whose raw body retention pruned are left out (nothing to re-apply). */
   idsForReapply(siteId: number, filter: { statuses: EventStatus[]; since?: Date; productId?: string }): number[];
   productActivity(siteId: number, productIds: string[]): ProductActivity[];
+  /** Unmapped events of a product that can still be re-applied (raw body not pruned), and their people. */
   countUnmapped(siteId: number, productId: string): { events: number; people: number };
   lastReceived(siteId: number): { at: Date; action: string | null } | null;
   lastReceivedByAction(siteId: number): { action: string; at: Date }[];

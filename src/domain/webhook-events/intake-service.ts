@@ -2,7 +2,7 @@ import { fingerprintEvent } from '../kartra/fingerprint';
 import { isMoneyEvent, type KartraEvent, type MoneyEvent } from '../kartra/kartra-event';
 import { parseKartraBody } from '../kartra/parse-kartra-body';
 import type { AccessService } from '../access/access-service';
-import { NotFoundError } from '../errors';
+import { ConflictError, NotFoundError } from '../errors';
 import { matchMember } from '../members/member-matching';
 import type { EventStatus, PaymentFactKind, Site, WebhookEventRecord } from '../model';
 import type { Clock, EventOutcomeUpdate, Repositories, RunInGroupCommit, RunInTransaction } from '../ports';
@@ -191,6 +191,8 @@ export function createIntakeService(deps: {
     return transaction(() => {
       const stored = repos.events.findById(site.id, eventId);
       if (!stored) throw new NotFoundError('event', eventId);
+      // An empty pruned body would parse as "invalid" and overwrite the outcome that explains the event's effects.
+      if (stored.rawBodyPrunedAt) throw new ConflictError(`event ${eventId}'s raw body was pruned by retention; it cannot be re-applied`);
       repos.events.incrementAttempts(site.id, eventId);
       return process(site, eventId, stored.rawBody, stored.headers['content-type'], stored.receivedAt);
     });
