@@ -1,10 +1,10 @@
 import Database from 'better-sqlite3';
 import type { Express } from 'express';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { appendFileSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { request as httpRequest, type Agent, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { composeServices } from '../../src/compose';
 import { loadConfig } from '../../src/config';
@@ -165,7 +165,10 @@ export function reportFigure(name: string, figures: Record<string, number | stri
     .join(' ')}`;
   console.log(`[reliability] ${line}`);
   const file = process.env.RELIABILITY_FIGURES;
-  if (file) appendFileSync(file, `${line}\n`);
+  if (!file) return;
+  // The first figure of a run names the machine, so a figures file says where its numbers came from.
+  if (!existsSync(file)) appendFileSync(file, `# ${new Date().toISOString()} ${cpus().length} cores, node ${process.version}, load ${loadavg().map((n) => n.toFixed(2)).join(' ')}, RELIABILITY_FULL=${FULL ? 1 : 0}\n`);
+  appendFileSync(file, `${line}\n`);
 }
 
 /** Listens on a real port (0: any free one) on the loopback, as a deployed server would. */
