@@ -14,7 +14,10 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: ['authorization', 'headers.authorization', 'headers.cookie', 'secret', 'token', 'password', 'ipnSecret', 'rawBody', 'body'], censor: '[redacted]' },
     },
-    destination,
+    // Synchronous writes to stdout, as Node's own console does on Linux. pino's default asynchronous stream flushes
+    // at exit, and if whoever read the log has gone away (EPIPE) that flush loops forever: the service would never
+    // stop on SIGTERM. A synchronous stream meets EPIPE on the write itself and simply stops logging.
+    destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }
 

@@ -125,6 +125,23 @@ export class ServiceProcess {
     throw new Error(`service did not answer /healthz within ${timeoutMs} ms`);
   }
 
+  /** Stops reading the service's output, as when the process that collected its log dies. */
+  closeOutput(): void {
+    this.child?.stdout.destroy();
+    this.child?.stderr.destroy();
+  }
+
+  /** SIGTERM, then waits up to `timeoutMs` for the exit; false if the service is still running (it is then SIGKILLed). */
+  async terminate(timeoutMs: number): Promise<boolean> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return true;
+    child.kill('SIGTERM');
+    const exitedInTime = await Promise.race([this.exited.then(() => true), sleep(timeoutMs).then(() => false)]);
+    if (!exitedInTime) await this.kill('SIGKILL');
+    this.child = null;
+    return exitedInTime;
+  }
+
   /** SIGKILL: no shutdown hook runs, as when the machine loses power or the OOM killer strikes. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
