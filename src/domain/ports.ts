@@ -16,6 +16,7 @@ import type {
   Product,
   Site,
   WebhookEventRecord,
+  WebhookEventSummary,
   WebhookSecret,
 } from './model';
 
@@ -137,7 +138,8 @@ export interface WebhookEventRepository {
   recordOutcome(siteId: number, eventId: number, outcome: EventOutcomeUpdate): void;
   incrementAttempts(siteId: number, eventId: number): void;
   findById(siteId: number, eventId: number): WebhookEventRecord | null;
-  list(siteId: number, query: EventQuery): WebhookEventRecord[];
+  /** Newest first. */
+  list(siteId: number, query: EventQuery): WebhookEventSummary[];
   /** Ids in receipt order, for re-applying. */
   idsForReapply(siteId: number, filter: { statuses: EventStatus[]; since?: Date; productId?: string }): number[];
   productActivity(siteId: number, productIds: string[]): ProductActivity[];
