@@ -46,7 +46,8 @@ const seedOptions = {
   members: numberFrom('BENCH_MEMBERS', 100_000),
   products: numberFrom('BENCH_PRODUCTS', 200),
   sites: numberFrom('BENCH_SITES', 10),
-  rawBodyBytes: numberFrom('BENCH_RAW_BODY_BYTES', 512),
+  rawBodyBytes: numberFrom('BENCH_RAW_BODY_BYTES', 2859),
+  rawBodyRetentionDays: numberFrom('BENCH_RAW_BODY_RETENTION_DAYS', 90),
   days: 365,
   endAt: new Date('2026-11-01T00:00:00Z'),
 };
@@ -78,7 +79,7 @@ function logTable(results: EventLogBenchResults): string[] {
   const { counts } = results.seed;
   const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
   const lines = [
-    `Seeded ${counts.events.toLocaleString('en')} events, ${counts.members.toLocaleString('en')} members, ${counts.products} products, ${results.seed.options.sites} sites (${counts.grants.toLocaleString('en')} grants, ${counts.facts.toLocaleString('en')} payment facts) in ${results.seed.seconds.toFixed(0)} s; raw bodies of ${results.seed.options.rawBodyBytes} bytes for the seed.`,
+    `Seeded ${counts.events.toLocaleString('en')} events, ${counts.members.toLocaleString('en')} members, ${counts.products} products, ${results.seed.options.sites} sites (${counts.grants.toLocaleString('en')} grants, ${counts.facts.toLocaleString('en')} payment facts) in ${results.seed.seconds.toFixed(0)} s; raw bodies of ${results.seed.options.rawBodyBytes} bytes, pruned after ${results.seed.options.rawBodyRetentionDays} days (the default retention).`,
     `Database ${mb(results.databaseBytes)}; raw bodies ${mb(results.rawBodyBytes)}; beyond the raw body: ${results.bytesPerEventBeyondRawBody} bytes/event for the whole file, ${results.eventTableBytesPerEventBeyondRawBody ?? 'n/a'} bytes/event for the event table, its indexes and fingerprints.`,
     '',
     `| request (server side, ${results.queries[0]?.requests ?? 0} requests each) | p50 ms | p99 ms | max ms | p99 < 10 ms |`,
