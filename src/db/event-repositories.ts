@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
 import type { EventStatus, PaymentFact, PaymentFactKind, WebhookEventRecord, WebhookEventSummary } from '../domain/model';
 import type { EventQuery, PaymentFactRepository, WebhookEventRepository } from '../domain/ports';
 import type { Db } from './database';
@@ -52,8 +52,10 @@ function toEventSummary(row: { [K in keyof typeof summaryColumns]: (typeof webho
   return { ...row, receivedAt: toDate(row.receivedAt), status: row.status as EventStatus };
 }
 
-/** Index entries counted at most when choosing which index leads a page (about a millisecond's worth). */
+/** Index entries counted at most when choosing which index leads a page (about half a millisecond's worth). */
 const PROBE_CAP = 5000;
+/** Rows newer than a time range that a newest-first walk may read before reaching it (a couple of milliseconds). */
+const NEWER_ROWS_CAP = 200;
 
 /** Which index leads a page of the log, and which conditions it has: one prepared statement per shape. */
 interface PageShape {
@@ -155,6 +157,18 @@ export function createWebhookEventRepository(db: Db): WebhookEventRepository {
   const actionEntries = countUpTo('webhook_events_site_action_idx', eq(webhookEvents.action, p('action')));
   const rangeEntries = countUpTo('webhook_events_site_received_idx', and(gte(webhookEvents.receivedAt, p('since')), lte(webhookEvents.receivedAt, p('until'))));
 
+  const newerEntries = db
+    .select({ entries: sql<number>`count(*)` })
+    .from(
+      db
+        .select({ one: sql`1` })
+        .from(sql`${webhookEvents} indexed by ${sql.identifier('webhook_events_site_received_idx')}`)
+        .where(and(eq(webhookEvents.siteId, p('siteId')), gt(webhookEvents.receivedAt, p('after'))))
+        .limit(NEWER_ROWS_CAP)
+        .as('probe'),
+    )
+    .prepare();
+
   function drivingIndex(siteId: number, query: EventQuery, statuses: EventStatus[]): string {
     // A member's events are few: their email leads whatever else is asked.
     if (query.email) return 'webhook_events_site_email_idx';
@@ -170,12 +184,13 @@ export function createWebhookEventRepository(db: Db): WebhookEventRepository {
     const untilMs = query.until ? toMs(query.until) : Number.MAX_SAFE_INTEGER;
     const inRange = rangeEntries.get({ siteId, since: sinceMs, until: untilMs })?.entries ?? 0;
     if (!equalityIndex) {
-      // A time range alone: sorting the ids in range is cheap while they are few. A wide range that reaches (nearly)
-      // to the newest events is walked newest first instead, which finds a page after passing the few newer ones
-      // (ids follow receipt order; the received_at check keeps the answer right if a clock ever went back).
+      // A time range alone: the ids in range are sorted through the time index alone, which costs little while they
+      // are few. A wide range that reaches to the newest events (a "since" with no "until", as the pages ask) is walked
+      // newest first instead: the page comes after passing the rows newer than the range, each read, so only when
+      // those are a handful. Ids follow receipt order; the received_at check keeps the answer right if a clock went back.
       if (inRange < PROBE_CAP) return 'webhook_events_site_received_idx';
-      const newer = query.until ? (rangeEntries.get({ siteId, since: untilMs + 1, until: Number.MAX_SAFE_INTEGER })?.entries ?? 0) : 0;
-      return newer < PROBE_CAP ? 'webhook_events_site_id_idx' : 'webhook_events_site_received_idx';
+      const newer = query.until ? (newerEntries.get({ siteId, after: untilMs })?.entries ?? 0) : 0;
+      return newer < NEWER_ROWS_CAP ? 'webhook_events_site_id_idx' : 'webhook_events_site_received_idx';
     }
     // A product, status or action with a time range: the walk reads a row for each entry it passes, so take the
     // index with fewer entries for this filter. A rare status over a year and a common one over a day both stay cheap;
