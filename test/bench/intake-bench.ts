@@ -8,7 +8,8 @@ export interface LoadResult {
   requestsPerSecond: number;
   latencyMs: { p50: number; p99: number; max: number };
   acknowledged: number;
-  failed: number;
+  /** Answers other than 200, socket errors and timeouts. */
+  notAcknowledged: number;
   durationSeconds: number;
 }
 
@@ -18,6 +19,7 @@ export interface IntakePhaseResults {
   saturation: LoadResult;
   steady: LoadResult;
   acknowledged: number;
+  notAcknowledged: number;
   stored: number;
   missingAcknowledged: number;
   applied: number;
@@ -108,7 +110,7 @@ async function load(server: RunningServer, bodies: ReturnType<typeof createPurch
     requestsPerSecond: Math.round(result['2xx'] / options.seconds),
     latencyMs: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
     acknowledged: result['2xx'],
-    failed: failed + result.errors + result.timeouts,
+    notAcknowledged: failed + result.errors + result.timeouts,
     durationSeconds: options.seconds,
   };
 }
@@ -118,11 +120,21 @@ export async function benchOneServer(mode: ServerMode, options: IntakeBenchOptio
   try {
     const bodies = createPurchaseBodies({ leadCount: options.leadCount, firstTransactionId });
     const eventIds: number[] = [];
-    await load(server, bodies, { connections: options.connections, seconds: options.warmupSeconds }, eventIds);
+    const warmup = await load(server, bodies, { connections: options.connections, seconds: options.warmupSeconds }, eventIds);
     const saturation = await load(server, bodies, { connections: options.connections, seconds: options.saturationSeconds }, eventIds);
     const steady = await load(server, bodies, { connections: Math.min(options.connections, 20), seconds: options.steadySeconds, rate: options.steadyRate }, eventIds);
     const check = mode === 'intake' ? await server.ask<{ stored: number; missing: number; applied: number }>({ type: 'stored', eventIds }, 'stored') : { stored: 0, missing: 0, applied: 0 };
-    return { mode, durability: server.durability, saturation, steady, acknowledged: eventIds.length, stored: check.stored, missingAcknowledged: check.missing, applied: check.applied };
+    return {
+      mode,
+      durability: server.durability,
+      saturation,
+      steady,
+      acknowledged: mode === 'intake' ? eventIds.length : warmup.acknowledged + saturation.acknowledged + steady.acknowledged,
+      notAcknowledged: warmup.notAcknowledged + saturation.notAcknowledged + steady.notAcknowledged,
+      stored: check.stored,
+      missingAcknowledged: check.missing,
+      applied: check.applied,
+    };
   } finally {
     await server.stop();
   }

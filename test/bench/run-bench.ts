@@ -59,15 +59,15 @@ const padLeft = (text: string | number, width: number) => String(text).padStart(
 
 function intakeTable(results: IntakeBenchResults): string[] {
   const lines = [
-    `| server | round | durability | req/s at saturation (${results.options.connections} conn.) | p50 / p99 / max ms | steady ${results.options.steadyRate}/s: req/s | p50 / p99 / max ms | acknowledged | stored | missing |`,
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    `| server | round | durability | req/s at saturation (${results.options.connections} conn.) | p50 / p99 / max ms | steady ${results.options.steadyRate}/s: req/s | p50 / p99 / max ms | acknowledged (200) | not 200 | stored | applied | acknowledged but missing |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   results.rounds.forEach((round, index) => {
     for (const server of [round.bare, round.intake]) {
       const { saturation: sat, steady } = server;
-      const acknowledged = server.mode === 'intake' ? String(server.acknowledged) : '-';
+      const intakeOnly = (value: number) => (server.mode === 'intake' ? String(value) : '-');
       lines.push(
-        `| ${server.mode === 'bare' ? 'bare Express 5 (JSON parse + answer)' : 'kartra-access intake'} | ${index + 1} | ${server.durability} | ${sat.requestsPerSecond} | ${sat.latencyMs.p50} / ${sat.latencyMs.p99} / ${sat.latencyMs.max} | ${steady.requestsPerSecond} | ${steady.latencyMs.p50} / ${steady.latencyMs.p99} / ${steady.latencyMs.max} | ${acknowledged} | ${server.mode === 'intake' ? server.stored : '-'} | ${server.mode === 'intake' ? server.missingAcknowledged : '-'} |`,
+        `| ${server.mode === 'bare' ? 'bare Express 5 (JSON parse + answer)' : 'kartra-access intake'} | ${index + 1} | ${server.durability} | ${sat.requestsPerSecond} | ${sat.latencyMs.p50} / ${sat.latencyMs.p99} / ${sat.latencyMs.max} | ${steady.requestsPerSecond} | ${steady.latencyMs.p50} / ${steady.latencyMs.p99} / ${steady.latencyMs.max} | ${server.acknowledged} | ${server.notAcknowledged} | ${intakeOnly(server.stored)} | ${intakeOnly(server.applied)} | ${intakeOnly(server.missingAcknowledged)} |`,
       );
     }
   });
