@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, inArray, lt, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, isNull, lt, lte, sql } from 'drizzle-orm';
 import type { EventStatus, PaymentFact, PaymentFactKind, WebhookEventRecord } from '../domain/model';
 import type { PaymentFactRepository, WebhookEventRepository } from '../domain/ports';
 import type { Db } from './database';
@@ -134,7 +134,7 @@ export function createWebhookEventRepository(db: Db): WebhookEventRepository {
         .map(toEvent);
     },
     idsForReapply: (siteId, filter) => {
-      const conditions = [eq(webhookEvents.siteId, siteId), inArray(webhookEvents.status, filter.statuses)];
+      const conditions = [eq(webhookEvents.siteId, siteId), inArray(webhookEvents.status, filter.statuses), isNull(webhookEvents.rawBodyPrunedAt)];
       if (filter.since) conditions.push(gte(webhookEvents.receivedAt, toMs(filter.since)));
       if (filter.productId) conditions.push(eq(webhookEvents.productId, filter.productId));
       return db

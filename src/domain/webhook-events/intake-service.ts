@@ -2,7 +2,7 @@ import { fingerprintEvent } from '../kartra/fingerprint';
 import { isMoneyEvent, type KartraEvent, type MoneyEvent } from '../kartra/kartra-event';
 import { parseKartraBody } from '../kartra/parse-kartra-body';
 import type { AccessService } from '../access/access-service';
-import { NotFoundError } from '../errors';
+import { ConflictError, NotFoundError } from '../errors';
 import { matchMember } from '../members/member-matching';
 import type { EventStatus, PaymentFactKind, Site, WebhookEventRecord } from '../model';
 import type { Clock, EventOutcomeUpdate, Repositories, RunInGroupCommit, RunInTransaction } from '../ports';
@@ -191,12 +191,17 @@ export function createIntakeService(deps: {
     return transaction(() => {
       const stored = repos.events.findById(site.id, eventId);
       if (!stored) throw new NotFoundError('event', eventId);
+      // Re-reading an emptied body would overwrite the event's real outcome with "invalid".
+      if (stored.rawBodyPrunedAt) throw new ConflictError(`event ${eventId}'s raw body was pruned by retention; it cannot be re-applied`);
       repos.events.incrementAttempts(site.id, eventId);
       return process(site, eventId, stored.rawBody, stored.headers['content-type'], stored.receivedAt);
     });
   }
 
-  /** Re-applies every event with one of `statuses` since a time, oldest first, each in its own transaction. */
+  /**
+   * Re-applies every event with one of `statuses` since a time, oldest first, each in its own transaction. Events whose
+   * raw body retention pruned are skipped: their payment facts are already on record.
+   */
   function reapplyMany(site: Site, filter: { statuses: EventStatus[]; since?: Date; productId?: string }) {
     const ids = repos.events.idsForReapply(site.id, filter);
     const outcomes: Record<string, number> = {};

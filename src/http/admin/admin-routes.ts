@@ -1,5 +1,5 @@
 import express, { Router } from 'express';
-import { ConflictError, ForbiddenError, NotFoundError } from '../../domain/errors';
+import { ForbiddenError, NotFoundError } from '../../domain/errors';
 import { actorName, currentToken, requireToken, siteFromPath, visibleSiteIds } from '../middleware/require-token';
 import { parseInput } from '../parse-input';
 import {
@@ -152,8 +152,6 @@ export function createAdminApiRouter(services: AppServices): Router {
   router.post('/sites/:siteId/events/:eventId/reapply', (req, res) => {
     const site = siteFromPath(sites, req, res);
     const eventId = pathId(req.params.eventId, 'event');
-    // Re-applying an empty pruned body would overwrite the event's real outcome with "invalid".
-    if (eventLog.detail(site, eventId).event.rawBodyPrunedAt) throw new ConflictError(`event ${eventId}'s raw body was pruned by retention; it cannot be re-applied`);
     const result = intake.reapply(site, eventId);
     const { event, effects } = eventLog.detail(site, eventId);
     res.json({ outcome: result.outcome, event: presentEventDetail(event, effects) });
