@@ -7,6 +7,7 @@ import { matchMember } from '../members/member-matching';
 import type { EventStatus, PaymentFactKind, Site, WebhookEventRecord } from '../model';
 import type { Clock, EventOutcomeUpdate, Repositories, RunInGroupCommit, RunInTransaction } from '../ports';
 import { secretMatchesHash } from '../secrets';
+import { countOf } from '../wording';
 
 export interface IncomingWebhook {
   siteKey: string;
@@ -23,6 +24,9 @@ export type IntakeOutcome =
   | { outcome: EventStatus; eventId: number; summary: string; error?: string };
 
 export type IntakeService = ReturnType<typeof createIntakeService>;
+
+/** History entries written while applying a delivery as it arrives. */
+const KARTRA_ACTOR = 'kartra';
 
 export function createIntakeService(deps: {
   repos: Repositories;
@@ -65,11 +69,11 @@ export function createIntakeService(deps: {
         headers: incoming.headers,
         rawBody: incoming.rawBody,
       });
-      return process(auth.site, eventId, incoming.rawBody, incoming.headers['content-type'], receivedAt);
+      return process(auth.site, eventId, incoming.rawBody, incoming.headers['content-type'], receivedAt, KARTRA_ACTOR);
     });
   }
 
-  function process(site: Site, eventId: number, rawBody: Buffer, contentType: string | undefined, receivedAt: Date): IntakeOutcome {
+  function process(site: Site, eventId: number, rawBody: Buffer, contentType: string | undefined, receivedAt: Date, actor: string): IntakeOutcome {
     const now = clock.now();
     const parsed = parseKartraBody(rawBody, contentType, kartraTimeZone);
     if (!parsed.ok) {
@@ -108,7 +112,7 @@ export function createIntakeService(deps: {
           const what = event.knownAction ? `${event.action} changes no access` : `unknown action "${event.action}"; stored and ignored`;
           return { status: 'ignored' as const, summary: what, memberId: member?.member.id ?? null };
         }
-        return applyMoneyEvent(site, eventId, event, receivedAt);
+        return applyMoneyEvent(site, eventId, event, receivedAt, actor);
       });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -130,7 +134,7 @@ export function createIntakeService(deps: {
     return { outcome: result.status, eventId, summary: result.summary };
   }
 
-  function applyMoneyEvent(site: Site, eventId: number, event: MoneyEvent, receivedAt: Date) {
+  function applyMoneyEvent(site: Site, eventId: number, event: MoneyEvent, receivedAt: Date, actor: string) {
     const now = clock.now();
     const { transaction: txn } = event;
     const match = matchMember(repos.members, site.id, event.lead, { createIfMissing: true, eventId, now });
@@ -165,7 +169,7 @@ export function createIntakeService(deps: {
         memberId: member.id,
       };
     }
-    const change = access.reconcileSource(site, member.id, sourceKey, txn.productId, { eventId, actor: 'kartra', confirmsPayment: event.kind === 'rebill' });
+    const change = access.reconcileSource(site, member.id, sourceKey, txn.productId, { eventId, actor, confirmsPayment: event.kind === 'rebill' });
     return { status: 'applied' as const, summary: `${describeKind(event)} for ${identity}: ${describeChange(change)}${emailNote}`, memberId: member.id };
   }
 
@@ -186,15 +190,18 @@ export function createIntakeService(deps: {
     return `txn:${txn.transactionId ?? fingerprintEvent(event, clock.now())}`;
   }
 
-  /** Re-runs one stored event through the current parser and rules; idempotent. */
-  function reapply(site: Site, eventId: number): IntakeOutcome {
+  /**
+   * Re-runs one stored event through the current parser and rules; idempotent. The grants it changes are recorded
+   * with the event and with `actor`, who asked for the re-apply (an admin, or a mapping applied to past purchases).
+   */
+  function reapply(site: Site, eventId: number, actor: string): IntakeOutcome {
     return transaction(() => {
       const stored = repos.events.findById(site.id, eventId);
       if (!stored) throw new NotFoundError('event', eventId);
       // Re-reading an emptied body would overwrite the event's real outcome with "invalid".
       if (stored.rawBodyPrunedAt) throw new ConflictError(`event ${eventId}'s raw body was pruned by retention; it cannot be re-applied`);
       repos.events.incrementAttempts(site.id, eventId);
-      return process(site, eventId, stored.rawBody, stored.headers['content-type'], stored.receivedAt);
+      return process(site, eventId, stored.rawBody, stored.headers['content-type'], stored.receivedAt, actor);
     });
   }
 
@@ -202,11 +209,11 @@ export function createIntakeService(deps: {
    * Re-applies every event with one of `statuses` since a time, oldest first, each in its own transaction. Events whose
    * raw body retention pruned are skipped: their payment facts are already on record.
    */
-  function reapplyMany(site: Site, filter: { statuses: EventStatus[]; since?: Date; productId?: string }) {
+  function reapplyMany(site: Site, filter: { statuses: EventStatus[]; since?: Date; productId?: string }, actor: string) {
     const ids = repos.events.idsForReapply(site.id, filter);
     const outcomes: Record<string, number> = {};
     for (const id of ids) {
-      const result = reapply(site, id);
+      const result = reapply(site, id, actor);
       outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
     }
     return { eventCount: ids.length, outcomes };
@@ -255,7 +262,7 @@ function describeKind(event: MoneyEvent): string {
 
 function describeChange(change: { created: number; revoked: number; restored: number; confirmed: number; state: string }): string {
   const parts: string[] = [];
-  if (change.created) parts.push(`${change.created} grant(s) created`);
+  if (change.created) parts.push(`${countOf(change.created, 'grant')} created`);
   if (change.restored) parts.push(`${change.restored} restored`);
   if (change.revoked) parts.push(`${change.revoked} revoked`);
   if (change.confirmed) parts.push(`${change.confirmed} confirmed`);
