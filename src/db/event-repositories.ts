@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, sql, type SQL } from 'drizzle-orm';
 import type { EventStatus, PaymentFact, PaymentFactKind, WebhookEventRecord, WebhookEventSummary } from '../domain/model';
 import type { EventQuery, PaymentFactRepository, WebhookEventRepository } from '../domain/ports';
 import type { Db } from './database';
@@ -296,7 +296,7 @@ export function createWebhookEventRepository(db: Db): WebhookEventRepository {
       return ids.length === 0 ? [] : summariesByIds.all({ siteId, idsJson: JSON.stringify(ids) }).map(toEventSummary);
     },
     idsForReapply: (siteId, filter) => {
-      const conditions = [eq(webhookEvents.siteId, siteId), inArray(webhookEvents.status, filter.statuses)];
+      const conditions = [eq(webhookEvents.siteId, siteId), inArray(webhookEvents.status, filter.statuses), isNull(webhookEvents.rawBodyPrunedAt)];
       if (filter.since) conditions.push(gte(webhookEvents.receivedAt, toMs(filter.since)));
       if (filter.productId) conditions.push(eq(webhookEvents.productId, filter.productId));
       return db

@@ -224,6 +224,8 @@ export interface AdminUserRepository {
   recordSignIn(adminId: number, at: Date): void;
   grantSite(adminId: number, siteId: number, at: Date): void;
   siteIds(adminId: number): number[];
+  setTimeZone(adminId: number, timeZone: string): void;
+  setPasswordHash(adminId: number, passwordHash: string): void;
 }
 
 export interface AdminSessionRepository {
@@ -232,6 +234,8 @@ export interface AdminSessionRepository {
   touch(idHash: string, lastSeenAt: Date, expiresAt: Date): void;
   delete(idHash: string): void;
   deleteExpired(now: Date): number;
+  /** Ends every session of an admin but the one with `keepIdHash`; returns how many ended. */
+  deleteOthers(adminId: number, keepIdHash: string): number;
 }
 
 export interface RawBodyRetentionRepository {

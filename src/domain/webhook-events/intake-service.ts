@@ -2,11 +2,12 @@ import { fingerprintEvent } from '../kartra/fingerprint';
 import { isMoneyEvent, type KartraEvent, type MoneyEvent } from '../kartra/kartra-event';
 import { parseKartraBody } from '../kartra/parse-kartra-body';
 import type { AccessService } from '../access/access-service';
-import { NotFoundError } from '../errors';
+import { ConflictError, NotFoundError } from '../errors';
 import { matchMember } from '../members/member-matching';
 import type { EventStatus, PaymentFactKind, Site, WebhookEventRecord, WebhookSecret } from '../model';
 import type { Clock, EventOutcomeUpdate, Repositories, RunInGroupCommit, RunInTransaction } from '../ports';
 import { secretMatchesHash } from '../secrets';
+import { countOf } from '../wording';
 
 export interface IncomingWebhook {
   siteKey: string;
@@ -25,6 +26,9 @@ export type IntakeOutcome =
 export type IntakeService = ReturnType<typeof createIntakeService>;
 
 const SECRET_USE_RESOLUTION_MS = 60_000;
+
+/** History entries written while applying a delivery as it arrives. */
+const KARTRA_ACTOR = 'kartra';
 
 export function createIntakeService(deps: {
   repos: Repositories;
@@ -74,7 +78,7 @@ export function createIntakeService(deps: {
         headers: incoming.headers,
         rawBody: incoming.rawBody,
       });
-      return process(auth.site, eventId, incoming.rawBody, incoming.headers['content-type'], receivedAt);
+      return process(auth.site, eventId, incoming.rawBody, incoming.headers['content-type'], receivedAt, KARTRA_ACTOR);
     });
   }
 
@@ -83,7 +87,7 @@ export function createIntakeService(deps: {
    * effects (and the fingerprint claim) roll back while the stored row stays, marked failed with what was learnt of
    * the event, for re-applying.
    */
-  function process(site: Site, eventId: number, rawBody: Buffer, contentType: string | undefined, receivedAt: Date): IntakeOutcome {
+  function process(site: Site, eventId: number, rawBody: Buffer, contentType: string | undefined, receivedAt: Date, actor: string): IntakeOutcome {
     const now = clock.now();
     let known: Omit<EventOutcomeUpdate, 'status' | 'processedAt'> = {};
     try {
@@ -112,7 +116,7 @@ export function createIntakeService(deps: {
 
         const fingerprint = fingerprintEvent(event, receivedAt);
         known = { ...known, fingerprint };
-        const result = apply(site, eventId, event, fingerprint, receivedAt, now);
+        const result = apply(site, eventId, event, fingerprint, receivedAt, now, actor);
         repos.events.recordOutcome(site.id, eventId, {
           ...known,
           status: result.status,
@@ -139,6 +143,7 @@ export function createIntakeService(deps: {
     fingerprint: string,
     receivedAt: Date,
     now: Date,
+    actor: string,
   ): { status: EventStatus; summary: string; memberId?: number | null; duplicateOf?: number } {
     const ownerId = repos.events.claimFingerprint(site.id, fingerprint, eventId);
     if (ownerId !== eventId) {
@@ -149,10 +154,10 @@ export function createIntakeService(deps: {
       const what = event.knownAction ? `${event.action} changes no access` : `unknown action "${event.action}"; stored and ignored`;
       return { status: 'ignored', summary: what, memberId: member?.member.id ?? null };
     }
-    return applyMoneyEvent(site, eventId, event, receivedAt);
+    return applyMoneyEvent(site, eventId, event, receivedAt, actor);
   }
 
-  function applyMoneyEvent(site: Site, eventId: number, event: MoneyEvent, receivedAt: Date) {
+  function applyMoneyEvent(site: Site, eventId: number, event: MoneyEvent, receivedAt: Date, actor: string) {
     const now = clock.now();
     const { transaction: txn } = event;
     const match = matchMember(repos.members, site.id, event.lead, { createIfMissing: true, eventId, now });
@@ -187,7 +192,7 @@ export function createIntakeService(deps: {
         memberId: member.id,
       };
     }
-    const change = access.reconcileSource(site, member.id, sourceKey, txn.productId, { eventId, actor: 'kartra', confirmsPayment: event.kind === 'rebill' });
+    const change = access.reconcileSource(site, member.id, sourceKey, txn.productId, { eventId, actor, confirmsPayment: event.kind === 'rebill' });
     return { status: 'applied' as const, summary: `${describeKind(event)} for ${identity}: ${describeChange(change)}${emailNote}`, memberId: member.id };
   }
 
@@ -208,22 +213,30 @@ export function createIntakeService(deps: {
     return `txn:${txn.transactionId ?? fingerprintEvent(event, clock.now())}`;
   }
 
-  /** Re-runs one stored event through the current parser and rules; idempotent. */
-  function reapply(site: Site, eventId: number): IntakeOutcome {
+  /**
+   * Re-runs one stored event through the current parser and rules; idempotent. The grants it changes are recorded
+   * with the event and with `actor`, who asked for the re-apply (an admin, or a mapping applied to past purchases).
+   */
+  function reapply(site: Site, eventId: number, actor: string): IntakeOutcome {
     return transaction(() => {
       const stored = repos.events.findById(site.id, eventId);
       if (!stored) throw new NotFoundError('event', eventId);
+      // Re-reading an emptied body would overwrite the event's real outcome with "invalid".
+      if (stored.rawBodyPrunedAt) throw new ConflictError(`event ${eventId}'s raw body was pruned by retention; it cannot be re-applied`);
       repos.events.incrementAttempts(site.id, eventId);
-      return process(site, eventId, stored.rawBody, stored.headers['content-type'], stored.receivedAt);
+      return process(site, eventId, stored.rawBody, stored.headers['content-type'], stored.receivedAt, actor);
     });
   }
 
-  /** Re-applies every event with one of `statuses` since a time, oldest first, each in its own transaction. */
-  function reapplyMany(site: Site, filter: { statuses: EventStatus[]; since?: Date; productId?: string }) {
+  /**
+   * Re-applies every event with one of `statuses` since a time, oldest first, each in its own transaction. Events whose
+   * raw body retention pruned are skipped: their payment facts are already on record.
+   */
+  function reapplyMany(site: Site, filter: { statuses: EventStatus[]; since?: Date; productId?: string }, actor: string) {
     const ids = repos.events.idsForReapply(site.id, filter);
     const outcomes: Record<string, number> = {};
     for (const id of ids) {
-      const result = reapply(site, id);
+      const result = reapply(site, id, actor);
       outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
     }
     return { eventCount: ids.length, outcomes };
@@ -272,7 +285,7 @@ function describeKind(event: MoneyEvent): string {
 
 function describeChange(change: { created: number; revoked: number; restored: number; confirmed: number; state: string }): string {
   const parts: string[] = [];
-  if (change.created) parts.push(`${change.created} grant(s) created`);
+  if (change.created) parts.push(`${countOf(change.created, 'grant')} created`);
   if (change.restored) parts.push(`${change.restored} restored`);
   if (change.revoked) parts.push(`${change.revoked} revoked`);
   if (change.confirmed) parts.push(`${change.confirmed} confirmed`);

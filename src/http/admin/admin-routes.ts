@@ -1,5 +1,5 @@
 import express, { Router } from 'express';
-import { ConflictError, ForbiddenError, NotFoundError } from '../../domain/errors';
+import { ForbiddenError, NotFoundError } from '../../domain/errors';
 import { actorName, currentToken, requireToken, siteFromPath, visibleSiteIds } from '../middleware/require-token';
 import { parseInput } from '../parse-input';
 import {
@@ -142,7 +142,7 @@ export function createAdminApiRouter(services: AppServices): Router {
   });
   router.post('/sites/:siteId/events/reapply', (req, res) => {
     const site = siteFromPath(sites, req, res);
-    res.json(intake.reapplyMany(site, parseInput(ReapplyMany, req.body)));
+    res.json(intake.reapplyMany(site, parseInput(ReapplyMany, req.body), actorName(res)));
   });
   router.get('/sites/:siteId/events/:eventId', (req, res) => {
     const site = siteFromPath(sites, req, res);
@@ -152,9 +152,7 @@ export function createAdminApiRouter(services: AppServices): Router {
   router.post('/sites/:siteId/events/:eventId/reapply', (req, res) => {
     const site = siteFromPath(sites, req, res);
     const eventId = pathId(req.params.eventId, 'event');
-    // Re-applying an empty pruned body would overwrite the event's real outcome with "invalid".
-    if (eventLog.detail(site, eventId).event.rawBodyPrunedAt) throw new ConflictError(`event ${eventId}'s raw body was pruned by retention; it cannot be re-applied`);
-    const result = intake.reapply(site, eventId);
+    const result = intake.reapply(site, eventId, actorName(res));
     const { event, effects } = eventLog.detail(site, eventId);
     res.json({ outcome: result.outcome, event: presentEventDetail(event, effects) });
   });
