@@ -5,6 +5,7 @@ import { ADMIN_USAGE, runAdminCommand } from './cli-admin';
 import { loadConfig } from './config';
 import { openDatabase } from './db/database';
 import { createLogger } from './logger';
+import { countOf } from './domain/wording';
 
 const USAGE = `usage: npm run cli -- <command>
 
@@ -108,11 +109,11 @@ async function run(argv: string[], env: Record<string, string | undefined>): Pro
     }
     if (command === 'prune') {
       const { sitesChecked, bodiesPruned } = retention.pruneRawBodies();
-      console.log(`${bodiesPruned} raw bod${bodiesPruned === 1 ? 'y' : 'ies'} pruned across ${sitesChecked} site(s)`);
+      console.log(`${bodiesPruned} raw bod${bodiesPruned === 1 ? 'y' : 'ies'} pruned across ${countOf(sitesChecked, 'site')}`);
       return 0;
     }
     if (command === 'sweep') {
-      console.log(`${services.access.sweepExpired(10_000)} grant(s) recorded as ended`);
+      console.log(`${countOf(services.access.sweepExpired(10_000), 'grant')} recorded as ended`);
       return 0;
     }
     console.error(`unknown command: ${positionals.join(' ')}\n\n${USAGE}`);

@@ -1,4 +1,4 @@
-import { and, asc, eq, lte } from 'drizzle-orm';
+import { and, asc, eq, lte, ne } from 'drizzle-orm';
 import type { AdminSession, AdminUser } from '../domain/model';
 import type { AdminSessionRepository, AdminUserRepository } from '../domain/ports';
 import type { Db } from './database';
@@ -31,6 +31,12 @@ export function createAdminUserRepository(db: Db): AdminUserRepository {
     grantSite: (adminId, siteId, at) => {
       db.insert(adminSiteAccess).values({ adminId, siteId, createdAt: toMs(at) }).onConflictDoNothing().run();
     },
+    setTimeZone: (adminId, timeZone) => {
+      db.update(adminUsers).set({ timeZone }).where(eq(adminUsers.id, adminId)).run();
+    },
+    setPasswordHash: (adminId, passwordHash) => {
+      db.update(adminUsers).set({ passwordHash }).where(eq(adminUsers.id, adminId)).run();
+    },
     siteIds: (adminId) =>
       db
         .select({ siteId: adminSiteAccess.siteId })
@@ -59,6 +65,8 @@ export function createAdminSessionRepository(db: Db): AdminSessionRepository {
     delete: (idHash) => {
       db.delete(adminSessions).where(eq(adminSessions.idHash, idHash)).run();
     },
-    deleteExpired: (now) => db.delete(adminSessions).where(and(lte(adminSessions.expiresAt, toMs(now)))).run().changes,
+    deleteExpired: (now) => db.delete(adminSessions).where(lte(adminSessions.expiresAt, toMs(now))).run().changes,
+    deleteOthers: (adminId, keepIdHash) =>
+      db.delete(adminSessions).where(and(eq(adminSessions.adminId, adminId), ne(adminSessions.idHash, keepIdHash))).run().changes,
   };
 }

@@ -30,11 +30,16 @@ export function openDatabase(file: string, options: { migrate?: boolean } = {}):
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // Each delivery runs in a savepoint of a group commit, and SQLite copies every page a savepoint first touches to a
+  // statement journal: in memory that is a memcpy, in a temp file (the default past 64 KiB) a write() per page.
+  sqlite.pragma('temp_store = MEMORY');
   const db = drizzle(sqlite, { schema });
   if (options.migrate !== false) migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
   // IMMEDIATE takes the write lock at BEGIN, so two processes on one file cannot both read-then-write and deadlock.
   // Nested calls become savepoints (better-sqlite3), which roll back on their own when their callback throws.
-  const transaction: RunInTransaction = (work) => sqlite.transaction(work).immediate();
+  // Built once: better-sqlite3's transaction() wraps its function four ways (deferred, immediate…) on every call.
+  const runInTransaction = sqlite.transaction((work: () => unknown) => work());
+  const transaction: RunInTransaction = <T>(work: () => T) => runInTransaction.immediate(work) as T;
   return {
     db,
     sqlite,

@@ -1,6 +1,6 @@
-import { and, asc, desc, eq, gte, inArray, isNull, lt, lte, sql } from 'drizzle-orm';
-import type { EventStatus, PaymentFact, PaymentFactKind, WebhookEventRecord } from '../domain/model';
-import type { PaymentFactRepository, WebhookEventRepository } from '../domain/ports';
+import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, sql, type SQL } from 'drizzle-orm';
+import type { EventStatus, PaymentFact, PaymentFactKind, WebhookEventRecord, WebhookEventSummary } from '../domain/model';
+import type { EventQuery, PaymentFactRepository, WebhookEventRepository } from '../domain/ports';
 import type { Db } from './database';
 import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
 import { eventFingerprints, paymentFacts, webhookEvents } from './schema';
@@ -27,6 +27,46 @@ function toEvent(row: typeof webhookEvents.$inferSelect): WebhookEventRecord {
     notes: parseJson<{ path: string; message: string }[]>(row.notesJson, []),
     processedAt: toDateOrNull(row.processedAt),
   };
+}
+
+const summaryColumns = {
+  id: webhookEvents.id,
+  siteId: webhookEvents.siteId,
+  receivedAt: webhookEvents.receivedAt,
+  channel: webhookEvents.channel,
+  status: webhookEvents.status,
+  kind: webhookEvents.kind,
+  action: webhookEvents.action,
+  productId: webhookEvents.productId,
+  leadId: webhookEvents.leadId,
+  email: webhookEvents.email,
+  transactionId: webhookEvents.transactionId,
+  memberId: webhookEvents.memberId,
+  duplicateOfEventId: webhookEvents.duplicateOfEventId,
+  summary: webhookEvents.summary,
+  error: webhookEvents.error,
+  attempts: webhookEvents.attempts,
+};
+
+function toEventSummary(row: { [K in keyof typeof summaryColumns]: (typeof webhookEvents.$inferSelect)[K] }): WebhookEventSummary {
+  return { ...row, receivedAt: toDate(row.receivedAt), status: row.status as EventStatus };
+}
+
+/** Index entries counted at most when choosing which index leads a page (about half a millisecond's worth). */
+const PROBE_CAP = 5000;
+/** Rows newer than a time range that a newest-first walk may read before reaching it (a couple of milliseconds). */
+const NEWER_ROWS_CAP = 200;
+
+/** Which index leads a page of the log, and which conditions it has: one prepared statement per shape. */
+interface PageShape {
+  index: string;
+  status: boolean;
+  action: boolean;
+  productId: boolean;
+  email: boolean;
+  since: boolean;
+  until: boolean;
+  beforeId: boolean;
 }
 
 const undefinedIfMissing = <T, R>(value: T | undefined, map: (value: T) => R): R | undefined => (value === undefined ? undefined : map(value));
@@ -67,6 +107,142 @@ export function createWebhookEventRepository(db: Db): WebhookEventRepository {
     .select({ eventId: eventFingerprints.eventId })
     .from(eventFingerprints)
     .where(and(eq(eventFingerprints.siteId, p('siteId')), eq(eventFingerprints.fingerprint, p('fingerprint'))))
+    .prepare();
+
+  /**
+   * The ids of one page of the log, newest first, found through the index that fits the filter (each holds the id
+   * last, so the walk comes out in id order and stops after the page), before any row is read:
+   * - email or product: (site, email|product, id), a member's or a product's events;
+   * - a time range: (site, received_at), then the ids in range sorted; walking ids newest first instead would read
+   *   every row newer than the range, or every row of the site when the range holds less than a page;
+   * - a status: (site, status, id); action: (site, action, id); nothing: (site, id).
+   * Other conditions are checked on the rows the walk reaches. Several statuses take one walk each, merged: an IN
+   * list would make SQLite sort every match. One prepared statement per shape of filter.
+   */
+  const pageIdsStatements = new Map<string, ReturnType<typeof buildPageIdsStatement>>();
+  function buildPageIdsStatement(shape: PageShape) {
+    const conditions = [eq(webhookEvents.siteId, p('siteId'))];
+    if (shape.status) conditions.push(eq(webhookEvents.status, p('status')));
+    if (shape.action) conditions.push(eq(webhookEvents.action, p('action')));
+    if (shape.productId) conditions.push(eq(webhookEvents.productId, p('productId')));
+    if (shape.email) conditions.push(eq(webhookEvents.email, p('email')));
+    if (shape.since) conditions.push(gte(webhookEvents.receivedAt, p('since')));
+    if (shape.until) conditions.push(lte(webhookEvents.receivedAt, p('until')));
+    if (shape.beforeId) conditions.push(lt(webhookEvents.id, p('beforeId')));
+    // drizzle has no INDEXED BY; the table keeps its name, so the conditions' column references still hold.
+    return db
+      .select({ id: sql<number>`${sql.identifier('id')}` })
+      .from(sql`${webhookEvents} indexed by ${sql.identifier(shape.index)}`)
+      .where(and(...conditions))
+      .orderBy(desc(webhookEvents.id))
+      .limit(p('limit'))
+      .prepare();
+  }
+
+  // Entries of an index range counted up to a cap through the index alone (it covers the query), without reading rows.
+  const countUpTo = (index: string, condition: SQL | undefined) =>
+    db
+      .select({ entries: sql<number>`count(*)` })
+      .from(
+        db
+          .select({ one: sql`1` })
+          .from(sql`${webhookEvents} indexed by ${sql.identifier(index)}`)
+          .where(and(eq(webhookEvents.siteId, p('siteId')), condition))
+          .limit(PROBE_CAP)
+          .as('probe'),
+      )
+      .prepare();
+  const statusEntries = countUpTo('webhook_events_site_status_idx', eq(webhookEvents.status, p('status')));
+  const productEntries = countUpTo('webhook_events_site_product_idx', eq(webhookEvents.productId, p('productId')));
+  const actionEntries = countUpTo('webhook_events_site_action_idx', eq(webhookEvents.action, p('action')));
+  const rangeEntries = countUpTo('webhook_events_site_received_idx', and(gte(webhookEvents.receivedAt, p('since')), lte(webhookEvents.receivedAt, p('until'))));
+
+  const newerEntries = db
+    .select({ entries: sql<number>`count(*)` })
+    .from(
+      db
+        .select({ one: sql`1` })
+        .from(sql`${webhookEvents} indexed by ${sql.identifier('webhook_events_site_received_idx')}`)
+        .where(and(eq(webhookEvents.siteId, p('siteId')), gt(webhookEvents.receivedAt, p('after'))))
+        .limit(NEWER_ROWS_CAP)
+        .as('probe'),
+    )
+    .prepare();
+
+  function drivingIndex(siteId: number, query: EventQuery, statuses: EventStatus[]): string {
+    // A member's events are few: their email leads whatever else is asked.
+    if (query.email) return 'webhook_events_site_email_idx';
+    const equalityIndex = query.productId
+      ? 'webhook_events_site_product_idx'
+      : statuses.length > 0
+        ? 'webhook_events_site_status_idx'
+        : query.action
+          ? 'webhook_events_site_action_idx'
+          : null;
+    if (!query.since && !query.until) return equalityIndex ?? 'webhook_events_site_id_idx';
+    const sinceMs = query.since ? toMs(query.since) : Number.MIN_SAFE_INTEGER;
+    const untilMs = query.until ? toMs(query.until) : Number.MAX_SAFE_INTEGER;
+    const inRange = rangeEntries.get({ siteId, since: sinceMs, until: untilMs })?.entries ?? 0;
+    if (!equalityIndex) {
+      // A time range alone: the ids in range are sorted through the time index alone, which costs little while they
+      // are few. A wide range that reaches to the newest events (a "since" with no "until", as the pages ask) is walked
+      // newest first instead: the page comes after passing the rows newer than the range, each read, so only when
+      // those are a handful. Ids follow receipt order; the received_at check keeps the answer right if a clock went back.
+      if (inRange < PROBE_CAP) return 'webhook_events_site_received_idx';
+      const newer = query.until ? (newerEntries.get({ siteId, after: untilMs })?.entries ?? 0) : 0;
+      return newer < NEWER_ROWS_CAP ? 'webhook_events_site_id_idx' : 'webhook_events_site_received_idx';
+    }
+    // A product, status or action with a time range: the walk reads a row for each entry it passes, so take the
+    // index with fewer entries for this filter. A rare status over a year and a common one over a day both stay cheap;
+    // SQLite cannot tell them apart (its statistics hold averages, not how rare one status is).
+    const withValue = query.productId
+      ? (productEntries.get({ siteId, productId: query.productId })?.entries ?? 0)
+      : statuses.length > 0
+        ? statuses.reduce((total, status) => total + (statusEntries.get({ siteId, status })?.entries ?? 0), 0)
+        : (actionEntries.get({ siteId, action: query.action })?.entries ?? 0);
+    return withValue <= inRange ? equalityIndex : 'webhook_events_site_received_idx';
+  }
+
+  function pageIds(siteId: number, query: EventQuery): number[] {
+    const statuses = query.statuses ?? [];
+    const shape: PageShape = {
+      index: drivingIndex(siteId, query, statuses),
+      status: statuses.length > 0,
+      action: Boolean(query.action),
+      productId: Boolean(query.productId),
+      email: Boolean(query.email),
+      since: Boolean(query.since),
+      until: Boolean(query.until),
+      beforeId: query.beforeId !== undefined,
+    };
+    const key = JSON.stringify(shape);
+    let statement = pageIdsStatements.get(key);
+    if (!statement) {
+      statement = buildPageIdsStatement(shape);
+      pageIdsStatements.set(key, statement);
+    }
+    const params = {
+      siteId,
+      action: query.action,
+      productId: query.productId,
+      email: query.email?.trim().toLowerCase(),
+      since: query.since ? toMs(query.since) : undefined,
+      until: query.until ? toMs(query.until) : undefined,
+      beforeId: query.beforeId,
+      limit: query.limit,
+    };
+    const walk = (status: EventStatus | undefined) => statement.all({ ...params, status }).map((row) => row.id);
+    if (statuses.length < 2) return walk(statuses[0]);
+    return statuses
+      .flatMap(walk)
+      .sort((a, b) => b - a)
+      .slice(0, query.limit);
+  }
+  const summariesByIds = db
+    .select(summaryColumns)
+    .from(webhookEvents)
+    .where(and(eq(webhookEvents.siteId, p('siteId')), sql`${webhookEvents.id} in (select value from json_each(${p('idsJson')}))`))
+    .orderBy(desc(webhookEvents.id))
     .prepare();
 
   return {
@@ -116,22 +292,8 @@ export function createWebhookEventRepository(db: Db): WebhookEventRepository {
       return row ? toEvent(row) : null;
     },
     list: (siteId, query) => {
-      const conditions = [eq(webhookEvents.siteId, siteId)];
-      if (query.statuses?.length) conditions.push(inArray(webhookEvents.status, query.statuses));
-      if (query.action) conditions.push(eq(webhookEvents.action, query.action));
-      if (query.productId) conditions.push(eq(webhookEvents.productId, query.productId));
-      if (query.email) conditions.push(eq(webhookEvents.email, query.email.trim().toLowerCase()));
-      if (query.since) conditions.push(gte(webhookEvents.receivedAt, toMs(query.since)));
-      if (query.until) conditions.push(lte(webhookEvents.receivedAt, toMs(query.until)));
-      if (query.beforeId !== undefined) conditions.push(lt(webhookEvents.id, query.beforeId));
-      return db
-        .select()
-        .from(webhookEvents)
-        .where(and(...conditions))
-        .orderBy(desc(webhookEvents.id))
-        .limit(query.limit)
-        .all()
-        .map(toEvent);
+      const ids = pageIds(siteId, query);
+      return ids.length === 0 ? [] : summariesByIds.all({ siteId, idsJson: JSON.stringify(ids) }).map(toEventSummary);
     },
     idsForReapply: (siteId, filter) => {
       const conditions = [eq(webhookEvents.siteId, siteId), inArray(webhookEvents.status, filter.statuses), isNull(webhookEvents.rawBodyPrunedAt)];

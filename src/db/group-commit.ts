@@ -10,37 +10,45 @@ interface QueuedWork {
 type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /**
- * With synchronous=FULL every commit waits for an fsync of the WAL, and on a cloud disk that costs more than all
- * the rest of an event. Work queued while the event loop is busy is committed together on the next `setImmediate`:
- * one outer IMMEDIATE transaction, a savepoint per unit of work (better-sqlite3 nests transactions as savepoints),
- * one fsync for the group. The group grows with the load by itself: the longer a flush takes, the more requests are
- * waiting when the next one starts.
+ * With synchronous=FULL every commit waits for an fsync of the WAL, which costs more than all the rest of an event.
+ * Work queued while the event loop is busy is committed together on the next `setImmediate`: one IMMEDIATE
+ * transaction, a savepoint per unit of work (better-sqlite3 nests transactions as savepoints), one fsync for the
+ * group. The group grows with the load by itself: the longer a flush takes, the more requests wait for the next.
+ * Promises settle only after COMMIT has returned, so nothing is answered before it is durable.
  */
 export function createGroupCommit(sqlite: Database.Database): RunInGroupCommit {
   let queue: QueuedWork[] = [];
   let flushScheduled = false;
 
+  // Both built once: better-sqlite3's transaction() wraps its function four ways on every call.
+  const runInSavepoint = sqlite.transaction((work: () => unknown) => work());
+  const runGroup = sqlite.transaction((group: QueuedWork[]): Settled[] => {
+    const settled: Settled[] = [];
+    for (const item of group) {
+      try {
+        settled.push({ ok: true, value: runInSavepoint(item.work) });
+      } catch (error) {
+        settled.push({ ok: false, error });
+      }
+      // Some errors (disk full, I/O) make SQLite roll back the whole transaction; the rest of the group (and anything
+      // this unit wrote after catching one) would then run outside it. Fail the whole group instead.
+      if (!sqlite.inTransaction) {
+        const last = settled[settled.length - 1];
+        throw last && !last.ok ? last.error : new Error('the group commit transaction ended before its last unit of work');
+      }
+    }
+    return settled;
+  });
+
   function flush(): void {
     flushScheduled = false;
     const group = queue;
     queue = [];
-    const settled: Settled[] = [];
+    let settled: Settled[];
     try {
-      sqlite
-        .transaction(() => {
-          for (const item of group) {
-            try {
-              settled.push({ ok: true, value: sqlite.transaction(item.work)() });
-            } catch (error) {
-              // An error that ended the outer transaction itself (SQLite rolls back on some I/O errors) would leave the
-              // rest of the group in autocommit: fail the whole group instead.
-              if (!sqlite.inTransaction) throw error;
-              settled.push({ ok: false, error });
-            }
-          }
-        })
-        .immediate();
+      settled = runGroup.immediate(group);
     } catch (error) {
+      // Nothing of the group was committed (better-sqlite3 rolls back when the function or COMMIT throws).
       for (const item of group) item.reject(error);
       return;
     }

@@ -161,6 +161,27 @@ export interface WebhookEventRecord {
   processedAt: Date | null;
 }
 
+/** An event as the log lists it: without its raw body, headers and parsed form, which only its detail shows. */
+export type WebhookEventSummary = Pick<
+  WebhookEventRecord,
+  | 'id'
+  | 'siteId'
+  | 'receivedAt'
+  | 'channel'
+  | 'status'
+  | 'kind'
+  | 'action'
+  | 'productId'
+  | 'leadId'
+  | 'email'
+  | 'transactionId'
+  | 'memberId'
+  | 'duplicateOfEventId'
+  | 'summary'
+  | 'error'
+  | 'attempts'
+>;
+
 export interface ApiToken {
   id: number;
   name: string;

@@ -16,6 +16,7 @@ import type {
   Product,
   Site,
   WebhookEventRecord,
+  WebhookEventSummary,
   WebhookSecret,
 } from './model';
 
@@ -137,8 +138,9 @@ export interface WebhookEventRepository {
   recordOutcome(siteId: number, eventId: number, outcome: EventOutcomeUpdate): void;
   incrementAttempts(siteId: number, eventId: number): void;
   findById(siteId: number, eventId: number): WebhookEventRecord | null;
-  list(siteId: number, query: EventQuery): WebhookEventRecord[];
-  /** Ids in receipt order, for re-applying; events whose raw body retention pruned are left out (nothing to re-apply). */
+  /** Newest first. */
+  list(siteId: number, query: EventQuery): WebhookEventSummary[];
+  /** Ids in receipt order, for re-applying; events whose raw body was pruned are left out (nothing to re-apply). */
   idsForReapply(siteId: number, filter: { statuses: EventStatus[]; since?: Date; productId?: string }): number[];
   productActivity(siteId: number, productIds: string[]): ProductActivity[];
   /** Unmapped events of a product that can still be re-applied (raw body not pruned), and their people. */
@@ -223,6 +225,8 @@ export interface AdminUserRepository {
   recordSignIn(adminId: number, at: Date): void;
   grantSite(adminId: number, siteId: number, at: Date): void;
   siteIds(adminId: number): number[];
+  setTimeZone(adminId: number, timeZone: string): void;
+  setPasswordHash(adminId: number, passwordHash: string): void;
 }
 
 export interface AdminSessionRepository {
@@ -231,6 +235,8 @@ export interface AdminSessionRepository {
   touch(idHash: string, lastSeenAt: Date, expiresAt: Date): void;
   delete(idHash: string): void;
   deleteExpired(now: Date): number;
+  /** Ends every session of an admin but the one with `keepIdHash`; returns how many ended. */
+  deleteOthers(adminId: number, keepIdHash: string): number;
 }
 
 export interface RawBodyRetentionRepository {

@@ -32,7 +32,16 @@ function startBare() {
 
 function startIntake() {
   const dir = mkdtempSync(join(tmpdir(), 'kartra-access-bench-'));
-  const config = loadConfig({ DATABASE_PATH: join(dir, 'bench.db'), LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent', SWEEP_INTERVAL_SECONDS: '0', PUBLIC_URL: 'http://127.0.0.1' });
+  const config = loadConfig({
+    DATABASE_PATH: join(dir, 'bench.db'),
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
+    SWEEP_INTERVAL_SECONDS: '0',
+    PUBLIC_URL: 'http://127.0.0.1',
+    // The load generator is one source IP standing in for Kartra's servers at full speed. The per-source limiter
+    // still runs on every request (its cost is measured), with a bucket far above what the bench can send.
+    HOOK_RATE_BURST: String(1_000_000_000),
+    HOOK_RATE_PER_SECOND: String(1_000_000_000),
+  });
   const composed = composeApp(config);
   const { sites, mappings } = composed.services;
   const site = sites.createSite('Bench Academy');

@@ -7,8 +7,10 @@ export interface SeedOptions {
   members: number;
   products: number;
   sites: number;
-  /** Size of the stored raw body per seeded event; smaller than a real ~3 KB body to keep the seed fast. */
+  /** Size of the stored raw body per seeded event, as a real Kartra purchase (~3 KB). */
   rawBodyBytes: number;
+  /** Raw bodies older than this are pruned (empty), as the default retention leaves a log in production. */
+  rawBodyRetentionDays: number;
   /** Events are spread evenly over this many days, ending at `endAt`. */
   days: number;
   endAt: Date;
@@ -74,9 +76,10 @@ export function seedEventLog(file: string, options: SeedOptions): SeededLog {
   const insertProduct = sqlite.prepare('insert into products (site_id, product_id, kartra_name, first_seen_at, last_seen_at) values (?, ?, ?, ?, ?)');
   const insertProductLevel = sqlite.prepare('insert into product_levels (site_id, product_id, level_id, created_at) values (?, ?, ?, ?)');
   const insertMember = sqlite.prepare('insert into members (site_id, kartra_lead_id, email, first_name, last_name, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?)');
-  const insertEvent = sqlite.prepare(`insert into webhook_events (site_id, received_at, channel, source_ip, headers_json, raw_body, status, fingerprint, duplicate_of_event_id,
-    kind, action, product_id, lead_id, email, transaction_id, member_id, kartra_time_raw, kartra_time_at, parsed_json, notes_json, summary, error, attempts, processed_at)
-    values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`);
+  const insertEvent = sqlite.prepare(`insert into webhook_events (site_id, received_at, channel, source_ip, headers_json, raw_body, raw_body_pruned_at, status, fingerprint,
+    duplicate_of_event_id, kind, action, product_id, lead_id, email, transaction_id, member_id, kartra_time_raw, kartra_time_at, parsed_json, notes_json, summary, error,
+    attempts, processed_at)
+    values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`);
   const insertFingerprint = sqlite.prepare('insert into event_fingerprints (site_id, fingerprint, event_id) values (?, ?, ?)');
   const insertFact = sqlite.prepare(`insert into payment_facts (site_id, kind, fact_key, member_id, product_id, source_key, transaction_id, amount_cents, occurred_at, event_id)
     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
@@ -123,6 +126,8 @@ export function seedEventLog(file: string, options: SeedOptions): SeededLog {
   const filler = 'x'.repeat(Math.max(0, options.rawBodyBytes - 200));
   const headersJson = JSON.stringify({ 'content-type': 'application/json', 'content-length': '2859', 'user-agent': 'Kartra' });
   const spanMs = options.days * 86_400_000;
+  const retentionMs = options.rawBodyRetentionDays * 86_400_000;
+  const pruneBefore = options.endAt.getTime() - retentionMs;
   const batchSize = 50_000;
 
   for (let start = 0; start < options.events; start += batchSize) {
@@ -141,7 +146,8 @@ export function seedEventLog(file: string, options: SeedOptions): SeededLog {
         const mapped = site.productIds.filter((_, p) => p % 4 !== 3);
         const productId = isMoney ? (mix.status === 'unmapped' ? (site.productIds[3] as string) : pick(mapped)) : null;
         const transactionId = isMoney ? String(9_000_000 + i) : null;
-        const rawBody = Buffer.from(`{"lead":{"id":"${leadId}","email":"${email}"},"action":"${mix.action}","seed":${i},"filler":"${filler}"}`);
+        const pruned = receivedAt < pruneBefore;
+        const rawBody = pruned ? Buffer.alloc(0) : Buffer.from(`{"lead":{"id":"${leadId}","email":"${email}"},"action":"${mix.action}","seed":${i},"filler":"${filler}"}`);
         const parsed = mix.kind
           ? JSON.stringify({
               kind: mix.kind,
@@ -159,7 +165,7 @@ export function seedEventLog(file: string, options: SeedOptions): SeededLog {
               ? `${mix.action} changes no access`
               : `${mix.status} event`;
         const eventId = Number(
-          insertEvent.run(site.siteId, receivedAt, mix.channel, '203.0.113.45', headersJson, rawBody, mix.status, fingerprint, null, mix.kind || null, mix.action || null,
+          insertEvent.run(site.siteId, receivedAt, mix.channel, '203.0.113.45', headersJson, rawBody, pruned ? receivedAt + retentionMs : null, mix.status, fingerprint, null, mix.kind || null, mix.action || null,
             productId, leadId, email, transactionId, mix.status === 'invalid' ? null : memberId, isMoney ? '2025-03-04 09:12:05' : null, isMoney ? receivedAt : null,
             parsed, '[]', summary, mix.status === 'failed' ? 'applying failed: seeded failure' : null, receivedAt + 3).lastInsertRowid,
         );
@@ -185,8 +191,9 @@ export function seedEventLog(file: string, options: SeedOptions): SeededLog {
       }
     })();
   }
+  // No ANALYZE here: the service gathers its own statistics when it opens the file (PRAGMA optimize, database.ts),
+  // so the bench sees the query plans a production log gets.
   sqlite.pragma('wal_checkpoint(TRUNCATE)');
-  sqlite.exec('analyze');
   sqlite.close();
   return { siteIds: sites.map((site) => site.siteId), sites, counts, statusMix, seconds: (Date.now() - startedAt) / 1000 };
 }

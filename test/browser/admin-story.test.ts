@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { outboundFixture } from '../support/kartra-fixtures';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = resolve(__dirname, '../../test-output/screenshots');
 const XSS_NAME = '<img src=x onerror=alert(1)>';
 const EMAIL = 'ann@example.com';
@@ -32,6 +32,7 @@ describe('App Station in a real browser', () => {
   let siteId: number;
 
   beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's (apt-get install -y chromium, as the README's test command does) or set CHROMIUM_PATH`);
     dataDir = mkdtempSync(join(tmpdir(), 'kartra-access-browser-'));
     profileDir = mkdtempSync(join(tmpdir(), 'kartra-access-chromium-'));
     mkdirSync(SCREENSHOTS, { recursive: true });

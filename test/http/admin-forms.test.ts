@@ -46,7 +46,7 @@ describe('App Station forms with invalid input', () => {
     const mappingRemoved = await post('/mappings/558475/delete', { grants: 'keep' }).expect(303);
     expect(mappingRemoved.headers.location).toContain('notice=deleted');
     const refused = await post(`/levels/${site.levels.Foundations}/delete`, {}).expect(409);
-    expect(refused.text).toContain('still has 1 grant(s)');
+    expect(refused.text).toContain('still has 1 grant and their history');
     const levels = await session.agent.get(`${base}/levels`).expect(200);
     expect(levels.text).toContain('Foundations');
   });

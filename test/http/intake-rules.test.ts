@@ -180,6 +180,9 @@ describe('webhook intake rules', () => {
       expect(await memberLevels(t, site, 'dana.whitfield@example.com')).toEqual(['Foundations']);
       const event = await t.api.get(`/sites/${site.siteId}/events/${purchase.body.eventId}`).expect(200);
       expect(event.body).toMatchObject({ status: 'applied', attempts: 2 });
+      // Why Sam has the level: his purchase, applied by the mapping.
+      const sam = await t.api.get(`/sites/${site.siteId}/members/${event.body.memberId}`).expect(200);
+      expect(sam.body.grants[0].history).toEqual([expect.objectContaining({ change: 'granted', eventId: purchase.body.eventId, actor: 'mapping' })]);
       expect((await t.api.get(`/sites/${site.siteId}/discovered-products`).expect(200)).body.products).toEqual([]);
 
       // Applying again changes nothing.

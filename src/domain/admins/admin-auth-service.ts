@@ -111,6 +111,27 @@ export function createAdminAuthService({ repos, clock }: { repos: Repositories; 
     if (sessionToken) repos.adminSessions.delete(sha256(sessionToken));
   }
 
+  function setTimeZone(adminId: number, timeZone: string): void {
+    if (!isTimeZone(timeZone)) throw new InvalidInputError('unknown time zone', [{ path: 'timeZone', message: 'an IANA time zone such as Europe/Berlin' }]);
+    repos.admins.setTimeZone(adminId, timeZone);
+  }
+
+  /**
+   * Changes the signed-in admin's password after checking the current one. Every other session of the admin ends, so
+   * a browser left signed in elsewhere (or a stolen cookie) loses access; the session that made the change stays.
+   * Returns null when the current password is wrong, so the caller can count it like a failed sign-in.
+   */
+  async function changePassword(signedIn: SignedInAdmin, currentPassword: string, newPassword: string): Promise<{ otherSessionsEnded: number } | null> {
+    const admin = repos.admins.findById(signedIn.admin.id);
+    if (!admin || !(await verifyPassword(currentPassword, admin.passwordHash))) return null;
+    const issues: { path: string; message: string }[] = [];
+    if (newPassword.length < MIN_PASSWORD_LENGTH) issues.push({ path: 'newPassword', message: `at least ${MIN_PASSWORD_LENGTH} characters` });
+    else if (newPassword === currentPassword) issues.push({ path: 'newPassword', message: 'a password different from the current one' });
+    if (issues.length > 0) throw new InvalidInputError('cannot change the password', issues);
+    repos.admins.setPasswordHash(admin.id, await hashPassword(newPassword));
+    return { otherSessionsEnded: repos.adminSessions.deleteOthers(admin.id, signedIn.session.idHash) };
+  }
+
   /** Constant-time check of a form's CSRF token against the session's. */
   function csrfMatches(session: AdminSession, presented: unknown): boolean {
     if (typeof presented !== 'string') return false;
@@ -119,5 +140,5 @@ export function createAdminAuthService({ repos, clock }: { repos: Repositories; 
     return timingSafeEqual(a, b);
   }
 
-  return { createAdmin, grantSite, signIn, authenticate, signOut, csrfMatches };
+  return { createAdmin, grantSite, signIn, authenticate, signOut, csrfMatches, setTimeZone, changePassword };
 }

@@ -84,7 +84,7 @@ export function createProductMappingService(deps: {
     });
     let applied: { eventCount: number; outcomes: Record<string, number>; membersReconciled: number } | null = null;
     if (input.applyToPast) {
-      const reapplied = intake.reapplyMany(site, { statuses: ['unmapped'], productId });
+      const reapplied = intake.reapplyMany(site, { statuses: ['unmapped'], productId }, 'mapping');
       let membersReconciled = 0;
       for (const source of repos.facts.sourcesForProduct(site.id, productId)) {
         transaction(() => access.reconcileSource(site, source.memberId, source.sourceKey, productId, { eventId: null, actor: 'mapping' }));

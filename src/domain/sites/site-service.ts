@@ -3,6 +3,7 @@ import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
 import type { AccessLevel, CancelMode, Site, WebhookSecret } from '../model';
 import type { Clock, Repositories, RunInTransaction } from '../ports';
 import { generateSecret, hashSecret } from '../secrets';
+import { countOf } from '../wording';
 
 const HOUR_MS = 60 * 60 * 1000;
 
@@ -154,7 +155,7 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
       if (!level) throw new NotFoundError('level', levelId);
       const grantCount = repos.grants.countAnyForLevel(site.id, levelId);
       if (grantCount > 0) {
-        throw new ConflictError(`level "${level.name}" still has ${grantCount} grant(s) and its history; it cannot be deleted`);
+        throw new ConflictError(`level "${level.name}" still has ${countOf(grantCount, 'grant')} and their history; it cannot be deleted`);
       }
       const products = repos.products.productIdsForLevel(site.id, levelId);
       if (products.length > 0) {

@@ -1,5 +1,5 @@
 import { InvalidInputError, NotFoundError } from '../errors';
-import type { EventStatus, GrantHistoryEntry, MemberEmailChange, Site, WebhookEventRecord } from '../model';
+import type { EventStatus, GrantHistoryEntry, MemberEmailChange, Site, WebhookEventRecord, WebhookEventSummary } from '../model';
 import type { Repositories } from '../ports';
 
 export interface EventLogFilter {
@@ -32,7 +32,7 @@ export function createEventLogService({ repos }: { repos: Repositories }) {
     return Number(match[1]);
   }
 
-  function list(site: Site, filter: EventLogFilter): { events: WebhookEventRecord[]; nextCursor: string | null } {
+  function list(site: Site, filter: EventLogFilter): { events: WebhookEventSummary[]; nextCursor: string | null } {
     const events = repos.events.list(site.id, {
       statuses: filter.statuses,
       action: filter.action,

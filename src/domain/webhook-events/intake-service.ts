@@ -4,9 +4,10 @@ import { parseKartraBody } from '../kartra/parse-kartra-body';
 import type { AccessService } from '../access/access-service';
 import { ConflictError, NotFoundError } from '../errors';
 import { matchMember } from '../members/member-matching';
-import type { EventStatus, PaymentFactKind, Site, WebhookEventRecord } from '../model';
+import type { EventStatus, PaymentFactKind, Site, WebhookEventRecord, WebhookSecret } from '../model';
 import type { Clock, EventOutcomeUpdate, Repositories, RunInGroupCommit, RunInTransaction } from '../ports';
 import { secretMatchesHash } from '../secrets';
+import { countOf } from '../wording';
 
 export interface IncomingWebhook {
   siteKey: string;
@@ -24,6 +25,11 @@ export type IntakeOutcome =
 
 export type IntakeService = ReturnType<typeof createIntakeService>;
 
+const SECRET_USE_RESOLUTION_MS = 60_000;
+
+/** History entries written while applying a delivery as it arrives. */
+const KARTRA_ACTOR = 'kartra';
+
 export function createIntakeService(deps: {
   repos: Repositories;
   clock: Clock;
@@ -35,15 +41,22 @@ export function createIntakeService(deps: {
   const { repos, clock, transaction, groupCommit, access, kartraTimeZone } = deps;
 
   /** Finds the site a hook URL belongs to; null (404, nothing stored) for a disabled site or a wrong secret. */
-  function authenticate(siteKey: string, secret: string): { site: Site; secretId: number } | null {
+  function authenticate(siteKey: string, secret: string): { site: Site; secret: WebhookSecret } | null {
     const site = repos.sites.findByKey(siteKey);
     if (!site || !site.kartraEnabled) return null;
     // Compare against every usable secret so the time taken does not depend on which one matches.
-    let matchedId: number | null = null;
+    let matched: WebhookSecret | null = null;
     for (const candidate of repos.secrets.listUsable(site.id, clock.now())) {
-      if (secretMatchesHash(secret, candidate.secretHash) && matchedId === null) matchedId = candidate.id;
+      if (secretMatchesHash(secret, candidate.secretHash) && matched === null) matched = candidate;
     }
-    return matchedId === null ? null : { site, secretId: matchedId };
+    return matched === null ? null : { site, secret: matched };
+  }
+
+  /** A secret's last use tells an admin which URL Kartra still posts to; a minute's precision spares a write per event. */
+  function markSecretUsed(secret: WebhookSecret, at: Date): void {
+    const sinceLastUseMs = secret.lastUsedAt ? at.getTime() - secret.lastUsedAt.getTime() : Infinity;
+    if (sinceLastUseMs >= 0 && sinceLastUseMs < SECRET_USE_RESOLUTION_MS) return;
+    repos.secrets.markUsed(secret.id, at);
   }
 
   /**
@@ -56,7 +69,7 @@ export function createIntakeService(deps: {
     return groupCommit((): IntakeOutcome => {
       const auth = authenticate(incoming.siteKey, incoming.secret);
       if (!auth) return { outcome: 'not_found' } as const;
-      repos.secrets.markUsed(auth.secretId, receivedAt);
+      markSecretUsed(auth.secret, receivedAt);
       const eventId = repos.events.insert({
         siteId: auth.site.id,
         receivedAt,
@@ -65,72 +78,86 @@ export function createIntakeService(deps: {
         headers: incoming.headers,
         rawBody: incoming.rawBody,
       });
-      return process(auth.site, eventId, incoming.rawBody, incoming.headers['content-type'], receivedAt);
+      return process(auth.site, eventId, incoming.rawBody, incoming.headers['content-type'], receivedAt, KARTRA_ACTOR);
     });
   }
 
-  function process(site: Site, eventId: number, rawBody: Buffer, contentType: string | undefined, receivedAt: Date): IntakeOutcome {
+  /**
+   * Parses, applies and records the outcome of a stored event, all in one savepoint: if anything in it throws, its
+   * effects (and the fingerprint claim) roll back while the stored row stays, marked failed with what was learnt of
+   * the event, for re-applying.
+   */
+  function process(site: Site, eventId: number, rawBody: Buffer, contentType: string | undefined, receivedAt: Date, actor: string): IntakeOutcome {
     const now = clock.now();
-    const parsed = parseKartraBody(rawBody, contentType, kartraTimeZone);
-    if (!parsed.ok) {
-      const summary = `not a Kartra event: ${parsed.error}`;
-      repos.events.recordOutcome(site.id, eventId, {
-        status: 'invalid',
-        channel: parsed.channel,
-        error: parsed.error,
-        notes: parsed.issues,
-        summary,
-        processedAt: now,
-      });
-      return { outcome: 'invalid', eventId, summary, error: parsed.error };
-    }
-
-    const { event, notes } = parsed;
-    const described = describeEvent(event);
-    if (event.channel === 'ipn' && site.ipnSecretHash && !(event.ipnSecret && secretMatchesHash(event.ipnSecret, site.ipnSecretHash))) {
-      const summary = event.ipnSecret ? 'IPN secret_key does not match the site setting; nothing changed' : 'IPN post without secret_key; nothing changed';
-      repos.events.recordOutcome(site.id, eventId, { ...described, status: 'rejected', summary, notes, processedAt: now });
-      return { outcome: 'rejected', eventId, summary };
-    }
-
-    const fingerprint = fingerprintEvent(event, receivedAt);
-    let result: { status: EventStatus; summary: string; memberId?: number | null; duplicateOf?: number };
+    let known: Omit<EventOutcomeUpdate, 'status' | 'processedAt'> = {};
     try {
-      // A savepoint: if applying throws, its partial effects (and the fingerprint claim) roll back while the
-      // stored event row stays, marked failed, for re-applying.
-      result = transaction(() => {
-        const ownerId = repos.events.claimFingerprint(site.id, fingerprint, eventId);
-        if (ownerId !== eventId) {
-          return { status: 'duplicate' as const, summary: `same ${event.kind === 'other' ? event.action : event.kind} as event #${ownerId}; applied once`, duplicateOf: ownerId };
+      return transaction((): IntakeOutcome => {
+        const parsed = parseKartraBody(rawBody, contentType, kartraTimeZone);
+        if (!parsed.ok) {
+          const summary = `not a Kartra event: ${parsed.error}`;
+          repos.events.recordOutcome(site.id, eventId, {
+            status: 'invalid',
+            channel: parsed.channel,
+            error: parsed.error,
+            notes: parsed.issues,
+            summary,
+            processedAt: now,
+          });
+          return { outcome: 'invalid', eventId, summary, error: parsed.error };
         }
-        if (!isMoneyEvent(event)) {
-          const member = matchMember(repos.members, site.id, event.lead, { createIfMissing: false, eventId, now });
-          const what = event.knownAction ? `${event.action} changes no access` : `unknown action "${event.action}"; stored and ignored`;
-          return { status: 'ignored' as const, summary: what, memberId: member?.member.id ?? null };
+
+        const { event, notes } = parsed;
+        known = { ...describeEvent(event), notes };
+        if (event.channel === 'ipn' && site.ipnSecretHash && !(event.ipnSecret && secretMatchesHash(event.ipnSecret, site.ipnSecretHash))) {
+          const summary = event.ipnSecret ? 'IPN secret_key does not match the site setting; nothing changed' : 'IPN post without secret_key; nothing changed';
+          repos.events.recordOutcome(site.id, eventId, { ...known, status: 'rejected', summary, processedAt: now });
+          return { outcome: 'rejected', eventId, summary };
         }
-        return applyMoneyEvent(site, eventId, event, receivedAt);
+
+        const fingerprint = fingerprintEvent(event, receivedAt);
+        known = { ...known, fingerprint };
+        const result = apply(site, eventId, event, fingerprint, receivedAt, now, actor);
+        repos.events.recordOutcome(site.id, eventId, {
+          ...known,
+          status: result.status,
+          duplicateOfEventId: result.duplicateOf ?? null,
+          memberId: result.memberId ?? null,
+          summary: result.summary,
+          error: null,
+          processedAt: now,
+        });
+        return { outcome: result.status, eventId, summary: result.summary };
       });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      repos.events.recordOutcome(site.id, eventId, { ...described, status: 'failed', fingerprint, error: message, notes, summary: 'applying failed; kept for re-applying', processedAt: now });
-      return { outcome: 'failed', eventId, summary: 'applying failed; kept for re-applying', error: message };
+      const summary = 'applying failed; kept for re-applying';
+      repos.events.recordOutcome(site.id, eventId, { ...known, status: 'failed', error: message, summary, processedAt: now });
+      return { outcome: 'failed', eventId, summary, error: message };
     }
-
-    repos.events.recordOutcome(site.id, eventId, {
-      ...described,
-      status: result.status,
-      fingerprint,
-      duplicateOfEventId: result.duplicateOf ?? null,
-      memberId: result.memberId ?? null,
-      summary: result.summary,
-      notes,
-      error: null,
-      processedAt: now,
-    });
-    return { outcome: result.status, eventId, summary: result.summary };
   }
 
-  function applyMoneyEvent(site: Site, eventId: number, event: MoneyEvent, receivedAt: Date) {
+  function apply(
+    site: Site,
+    eventId: number,
+    event: KartraEvent,
+    fingerprint: string,
+    receivedAt: Date,
+    now: Date,
+    actor: string,
+  ): { status: EventStatus; summary: string; memberId?: number | null; duplicateOf?: number } {
+    const ownerId = repos.events.claimFingerprint(site.id, fingerprint, eventId);
+    if (ownerId !== eventId) {
+      return { status: 'duplicate', summary: `same ${event.kind === 'other' ? event.action : event.kind} as event #${ownerId}; applied once`, duplicateOf: ownerId };
+    }
+    if (!isMoneyEvent(event)) {
+      const member = matchMember(repos.members, site.id, event.lead, { createIfMissing: false, eventId, now });
+      const what = event.knownAction ? `${event.action} changes no access` : `unknown action "${event.action}"; stored and ignored`;
+      return { status: 'ignored', summary: what, memberId: member?.member.id ?? null };
+    }
+    return applyMoneyEvent(site, eventId, event, receivedAt, actor);
+  }
+
+  function applyMoneyEvent(site: Site, eventId: number, event: MoneyEvent, receivedAt: Date, actor: string) {
     const now = clock.now();
     const { transaction: txn } = event;
     const match = matchMember(repos.members, site.id, event.lead, { createIfMissing: true, eventId, now });
@@ -165,7 +192,7 @@ export function createIntakeService(deps: {
         memberId: member.id,
       };
     }
-    const change = access.reconcileSource(site, member.id, sourceKey, txn.productId, { eventId, actor: 'kartra', confirmsPayment: event.kind === 'rebill' });
+    const change = access.reconcileSource(site, member.id, sourceKey, txn.productId, { eventId, actor, confirmsPayment: event.kind === 'rebill' });
     return { status: 'applied' as const, summary: `${describeKind(event)} for ${identity}: ${describeChange(change)}${emailNote}`, memberId: member.id };
   }
 
@@ -186,24 +213,30 @@ export function createIntakeService(deps: {
     return `txn:${txn.transactionId ?? fingerprintEvent(event, clock.now())}`;
   }
 
-  /** Re-runs one stored event through the current parser and rules; idempotent. */
-  function reapply(site: Site, eventId: number): IntakeOutcome {
+  /**
+   * Re-runs one stored event through the current parser and rules; idempotent. The grants it changes are recorded
+   * with the event and with `actor`, who asked for the re-apply (an admin, or a mapping applied to past purchases).
+   */
+  function reapply(site: Site, eventId: number, actor: string): IntakeOutcome {
     return transaction(() => {
       const stored = repos.events.findById(site.id, eventId);
       if (!stored) throw new NotFoundError('event', eventId);
-      // An empty pruned body would parse as "invalid" and overwrite the outcome that explains the event's effects.
+      // Re-reading an emptied body would overwrite the event's real outcome with "invalid".
       if (stored.rawBodyPrunedAt) throw new ConflictError(`event ${eventId}'s raw body was pruned by retention; it cannot be re-applied`);
       repos.events.incrementAttempts(site.id, eventId);
-      return process(site, eventId, stored.rawBody, stored.headers['content-type'], stored.receivedAt);
+      return process(site, eventId, stored.rawBody, stored.headers['content-type'], stored.receivedAt, actor);
     });
   }
 
-  /** Re-applies every event with one of `statuses` since a time, oldest first, each in its own transaction. */
-  function reapplyMany(site: Site, filter: { statuses: EventStatus[]; since?: Date; productId?: string }) {
+  /**
+   * Re-applies every event with one of `statuses` since a time, oldest first, each in its own transaction. Events whose
+   * raw body retention pruned are skipped: their payment facts are already on record.
+   */
+  function reapplyMany(site: Site, filter: { statuses: EventStatus[]; since?: Date; productId?: string }, actor: string) {
     const ids = repos.events.idsForReapply(site.id, filter);
     const outcomes: Record<string, number> = {};
     for (const id of ids) {
-      const result = reapply(site, id);
+      const result = reapply(site, id, actor);
       outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
     }
     return { eventCount: ids.length, outcomes };
@@ -252,7 +285,7 @@ function describeKind(event: MoneyEvent): string {
 
 function describeChange(change: { created: number; revoked: number; restored: number; confirmed: number; state: string }): string {
   const parts: string[] = [];
-  if (change.created) parts.push(`${change.created} grant(s) created`);
+  if (change.created) parts.push(`${countOf(change.created, 'grant')} created`);
   if (change.restored) parts.push(`${change.restored} restored`);
   if (change.revoked) parts.push(`${change.revoked} revoked`);
   if (change.confirmed) parts.push(`${change.confirmed} confirmed`);

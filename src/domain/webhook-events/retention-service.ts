@@ -9,7 +9,8 @@ export type RetentionService = ReturnType<typeof createRetentionService>;
 /**
  * Raw bodies hold buyers' personal data (names, addresses, phone numbers), so each site keeps them for its
  * `rawBodyRetentionDays` only. The event row, its parsed fields, outcome and the access history it caused stay: the
- * log still explains every grant, it just cannot show or re-apply the original bytes.
+ * log still explains every grant, it just cannot show or re-apply the original bytes. A `failed` event keeps its body
+ * until it has been re-applied, since it is the only copy of what Kartra sent.
  */
 export function createRetentionService({ repos, clock, transaction }: { repos: Repositories; clock: Clock; transaction: RunInTransaction }) {
   function pruneRawBodies(): { sitesChecked: number; bodiesPruned: number } {

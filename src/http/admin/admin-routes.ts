@@ -142,7 +142,7 @@ export function createAdminApiRouter(services: AppServices): Router {
   });
   router.post('/sites/:siteId/events/reapply', (req, res) => {
     const site = siteFromPath(sites, req, res);
-    res.json(intake.reapplyMany(site, parseInput(ReapplyMany, req.body)));
+    res.json(intake.reapplyMany(site, parseInput(ReapplyMany, req.body), actorName(res)));
   });
   router.get('/sites/:siteId/events/:eventId', (req, res) => {
     const site = siteFromPath(sites, req, res);
@@ -152,7 +152,7 @@ export function createAdminApiRouter(services: AppServices): Router {
   router.post('/sites/:siteId/events/:eventId/reapply', (req, res) => {
     const site = siteFromPath(sites, req, res);
     const eventId = pathId(req.params.eventId, 'event');
-    const result = intake.reapply(site, eventId);
+    const result = intake.reapply(site, eventId, actorName(res));
     const { event, effects } = eventLog.detail(site, eventId);
     res.json({ outcome: result.outcome, event: presentEventDetail(event, effects) });
   });

@@ -1,6 +1,6 @@
 import { redactKartraBody } from '../../domain/kartra/redact-body';
 import type { IntegrationState } from '../../domain/sites/site-service';
-import type { AccessLevel, ApiToken, Site, WebhookEventRecord } from '../../domain/model';
+import type { AccessLevel, ApiToken, Site, WebhookEventRecord, WebhookEventSummary } from '../../domain/model';
 
 /** Wire shapes of the admin API: explicit, so no internal field (a secret's hash, say) ever leaks by accident. */
 
@@ -46,7 +46,7 @@ export const presentToken = (token: ApiToken) => ({
   revokedAt: token.revokedAt,
 });
 
-export function presentEventSummary(event: WebhookEventRecord) {
+export function presentEventSummary(event: WebhookEventSummary) {
   return {
     id: event.id,
     receivedAt: event.receivedAt,

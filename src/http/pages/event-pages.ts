@@ -95,7 +95,7 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
           since = wallTimeToDate(input.since, kit.timeZoneOf(res)) ?? undefined;
           if (!since) throw new InvalidInputError('invalid time', [{ path: 'since', message: 'a date and time, or leave empty for all failed events' }]);
         }
-        const result = intake.reapplyMany(site, { statuses: ['failed'], since });
+        const result = intake.reapplyMany(site, { statuses: ['failed'], since }, kit.actorOf(res));
         res.redirect(303, `/admin/sites/${site.id}/events?reapplied=${result.eventCount}`);
       },
       (problem) => renderList(req, res, site, { problem, typedSince: typeof body.since === 'string' ? body.since.slice(0, 40) : '' }),
@@ -152,7 +152,7 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
   router.post('/sites/:siteId/events/:eventId/reapply', (req, res) => {
     const site = kit.siteOf(req, res);
     const eventId = eventIdOf(req);
-    const result = intake.reapply(site, eventId);
+    const result = intake.reapply(site, eventId, kit.actorOf(res));
     res.redirect(303, `/admin/sites/${site.id}/events/${eventId}?reapplied=${result.outcome}`);
   });
 

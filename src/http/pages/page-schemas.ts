@@ -22,6 +22,16 @@ export const SignInForm = z.object({
   password: z.string().min(1, 'enter your password').max(1000),
 });
 
+export const TimeZoneForm = z.object({ timeZone: z.string().trim().min(1, 'choose a time zone').max(100) });
+
+export const PasswordForm = z
+  .object({
+    currentPassword: z.string().min(1, 'enter your current password').max(1000),
+    newPassword: z.string().min(1, 'enter a new password').max(1000),
+    confirmPassword: z.string().max(1000),
+  })
+  .refine((form) => form.newPassword === form.confirmPassword, { path: ['confirmPassword'], message: 'does not match the new password' });
+
 export const MappingForm = z.object({ productId, levelIds: idList, applyToPast: checkbox, confirm: checkbox });
 
 export const DeleteMappingForm = z.object({ grants: z.enum(['keep', 'revoke']).default('keep') });

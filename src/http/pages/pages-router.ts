@@ -5,6 +5,7 @@ import type { Logger } from '../../logger';
 import type { AppServices } from '../admin/services';
 import { statusForDomainError } from '../middleware/error-handler';
 import { loadAdminSession, requireCsrf, requireSignedIn } from './admin-session';
+import { createAccountPages } from './account-pages';
 import { createAuthPages } from './auth-pages';
 import { createEventPages } from './event-pages';
 import { createMappingPages } from './mapping-pages';
@@ -31,6 +32,7 @@ export function createPagesRouter(options: { services: AppServices; viewsDir: st
   router.use(createAuthPages(services, kit, options.signInLimiter));
   router.use(requireSignedIn());
   router.use(requireCsrf(services.admins));
+  router.use(createAccountPages(services, kit, options.signInLimiter));
   router.use(createSitePages(services, kit));
   router.use(createMappingPages(services, kit));
   router.use(createEventPages(services, kit));

@@ -1,4 +1,4 @@
-import { EVENT_STATUSES, type EventStatus, type WebhookEventRecord } from '../../domain/model';
+import { EVENT_STATUSES, type EventStatus, type WebhookEventSummary } from '../../domain/model';
 import { formatTime, isoTime } from './format';
 
 /** Plain objects for the templates: strings already formatted in the admin's zone, no rows, no secrets. */
@@ -23,7 +23,7 @@ export function outcomeCounts(last24h: Partial<Record<EventStatus, number>>, las
   }));
 }
 
-export function eventRow(event: WebhookEventRecord, timeZone: string) {
+export function eventRow(event: WebhookEventSummary, timeZone: string) {
   return {
     id: event.id,
     receivedAt: formatTime(event.receivedAt, timeZone),

@@ -1,0 +1,74 @@
+import { Router, type Request, type Response } from 'express';
+import type { AppServices } from '../admin/services';
+import { parseInput } from '../parse-input';
+import type { FormProblem, PageKit } from './page-kit';
+import { PasswordForm, TimeZoneForm } from './page-schemas';
+import type { SignInLimiter } from './sign-in-limiter';
+
+const TIME_ZONES = Intl.supportedValuesOf('timeZone');
+
+/**
+ * The signed-in admin's own account: the time zone every page shows times in, and the password. A wrong current
+ * password counts as a failed sign-in, so a session left open on a shared computer cannot be used to guess it.
+ */
+export function createAccountPages(services: AppServices, kit: PageKit, limiter: SignInLimiter): Router {
+  const router = Router();
+
+  function renderAccount(req: Request, res: Response, forms: { timeZone?: { value: string; problem: FormProblem | null }; password?: FormProblem | null } = {}, status = 200) {
+    const { admin } = kit.signedIn(res);
+    const zones = TIME_ZONES.includes(admin.timeZone) ? TIME_ZONES : [admin.timeZone, ...TIME_ZONES];
+    kit.render(
+      res,
+      'account/index.njk',
+      {
+        layout: kit.layout(res, null, 'account', 'Your account'),
+        notice: req.query.notice === 'time-zone' ? `Times are now shown in ${admin.timeZone}.` : req.query.notice === 'password' ? 'Your password is changed; other browsers signed in as you were signed out.' : null,
+        email: admin.email,
+        timeZone: { zones, selected: forms.timeZone?.value ?? admin.timeZone, problem: forms.timeZone?.problem ?? null },
+        password: { problem: forms.password ?? null },
+      },
+      status,
+    );
+  }
+
+  router.get('/account', (req, res) => renderAccount(req, res));
+
+  router.post('/account/time-zone', async (req, res) => {
+    const typed = String((req.body as Record<string, unknown> | undefined)?.timeZone ?? '').slice(0, 100);
+    await kit.handleForm(
+      () => {
+        const { timeZone } = parseInput(TimeZoneForm, req.body);
+        services.admins.setTimeZone(kit.signedIn(res).admin.id, timeZone);
+        res.redirect(303, '/admin/account?notice=time-zone');
+      },
+      (problem) => renderAccount(req, res, { timeZone: { value: typed, problem } }, problem.status),
+    );
+  });
+
+  router.post('/account/password', async (req, res) => {
+    const signedIn = kit.signedIn(res);
+    const ip = req.ip ?? 'unknown';
+    const waitMs = limiter.retryAfterMs(ip, signedIn.admin.email);
+    if (waitMs > 0) {
+      const minutes = Math.ceil(waitMs / 60_000);
+      res.setHeader('Retry-After', String(Math.ceil(waitMs / 1000)));
+      renderAccount(req, res, { password: { status: 429, errors: {}, message: `Too many wrong passwords. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.` } }, 429);
+      return;
+    }
+    await kit.handleForm(
+      async () => {
+        const input = parseInput(PasswordForm, req.body);
+        const changed = await services.admins.changePassword(signedIn, input.currentPassword, input.newPassword);
+        if (!changed) {
+          limiter.recordFailure(ip, signedIn.admin.email);
+          renderAccount(req, res, { password: { status: 422, errors: { currentPassword: 'this is not your current password' }, message: 'Please correct the fields marked below.' } }, 422);
+          return;
+        }
+        res.redirect(303, '/admin/account?notice=password');
+      },
+      (problem) => renderAccount(req, res, { password: problem }, problem.status),
+    );
+  });
+
+  return router;
+}

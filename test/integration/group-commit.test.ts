@@ -1,0 +1,195 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase, type OpenDatabase } from '../../src/db/database';
+import { buildMapping, buildSite, type SiteWithHook } from '../support/factories';
+import { outboundFixture, withTransaction } from '../support/kartra-fixtures';
+import { buildTestApp, type TestApp } from '../support/test-app';
+
+/** Settles every promise and reports each as its value or its error's message, in order. */
+async function outcomes<T>(promises: Promise<T>[]): Promise<({ value: T } | { error: string })[]> {
+  const settled = await Promise.allSettled(promises);
+  return settled.map((result) => (result.status === 'fulfilled' ? { value: result.value } : { error: (result.reason as Error).message }));
+}
+
+describe('group commit on a real SQLite file', () => {
+  let dir: string;
+  let database: OpenDatabase;
+  // A second connection to the same file, as another process would have: it sees only what is committed.
+  let observer: Database.Database;
+  let insertNote: Database.Statement<[string]>;
+  let committedLabels: () => string[];
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'kartra-access-group-commit-'));
+    const file = join(dir, 'group.db');
+    database = openDatabase(file);
+    database.sqlite.exec(`
+      create table notes (id integer primary key, label text not null);
+      create table parents (id integer primary key);
+      create table children (id integer primary key, parent_id integer not null references parents(id) deferrable initially deferred);
+    `);
+    insertNote = database.sqlite.prepare('insert into notes (label) values (?)');
+    observer = new Database(file, { readonly: true });
+    const labels = observer.prepare('select label from notes order by id').pluck();
+    committedLabels = () => labels.all() as string[];
+  });
+
+  afterEach(() => {
+    observer.close();
+    database.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reports its durability setting: WAL with a sync at every commit', () => {
+    expect(database.sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
+    // 2 = FULL: SQLite syncs the WAL before COMMIT returns.
+    expect(database.sqlite.pragma('synchronous', { simple: true })).toBe(2);
+  });
+
+  it('commits the units queued in one turn together, and answers each with its own result', async () => {
+    const seenByObserverDuringGroup: number[] = [];
+    const units = Array.from({ length: 20 }, (_, index) =>
+      database.groupCommit(() => {
+        insertNote.run(`note ${index}`);
+        seenByObserverDuringGroup.push(committedLabels().length);
+        return { index, inTransaction: database.sqlite.inTransaction };
+      }),
+    );
+    const results = await Promise.all(units);
+
+    expect(results).toEqual(Array.from({ length: 20 }, (_, index) => ({ index, inTransaction: true })));
+    // Had any unit committed on its own, the other connection would have seen its row while the rest ran.
+    expect(seenByObserverDuringGroup).toEqual(Array.from({ length: 20 }, () => 0));
+    expect(committedLabels()).toEqual(Array.from({ length: 20 }, (_, index) => `note ${index}`));
+  });
+
+  it('settles each unit only when its row is visible to another connection', async () => {
+    const visibleWhenSettled: boolean[] = [];
+    const units = Array.from({ length: 10 }, (_, index) =>
+      database
+        .groupCommit(() => insertNote.run(`note ${index}`))
+        .then(() => {
+          visibleWhenSettled.push(committedLabels().includes(`note ${index}`));
+        }),
+    );
+    // Checked before anything is awaited: queuing runs no work and commits nothing.
+    expect(committedLabels()).toEqual([]);
+    await Promise.all(units);
+    expect(visibleWhenSettled).toEqual(Array.from({ length: 10 }, () => true));
+  });
+
+  it('rejects only the unit that throws, undoes only its writes, and commits the rest of its group', async () => {
+    const units = Array.from({ length: 6 }, (_, index) =>
+      database.groupCommit(() => {
+        insertNote.run(`note ${index}`);
+        if (index === 2) throw new Error('unit 2 broke after writing');
+        return index;
+      }),
+    );
+    expect(await outcomes(units)).toEqual([{ value: 0 }, { value: 1 }, { error: 'unit 2 broke after writing' }, { value: 3 }, { value: 4 }, { value: 5 }]);
+    expect(committedLabels()).toEqual(['note 0', 'note 1', 'note 3', 'note 4', 'note 5']);
+  });
+
+  it('rejects a unit that returns a promise (its awaits would run after the commit) and commits the rest', async () => {
+    const units: Promise<unknown>[] = [
+      database.groupCommit(() => insertNote.run('before').changes),
+      database.groupCommit(async () => insertNote.run('async').changes),
+      database.groupCommit(() => insertNote.run('after').changes),
+    ];
+    expect(await outcomes(units)).toEqual([{ value: 1 }, { error: 'Transaction function cannot return a promise' }, { value: 1 }]);
+    expect(committedLabels()).toEqual(['before', 'after']);
+  });
+
+  it('rejects every unit of a group whose COMMIT fails, and keeps none of their writes', async () => {
+    // A deferred foreign key is checked at COMMIT: the unit itself succeeds, the commit of its group does not.
+    const units = [
+      database.groupCommit(() => insertNote.run('first').changes),
+      database.groupCommit(() => database.sqlite.prepare('insert into children (parent_id) values (999)').run().changes),
+      database.groupCommit(() => insertNote.run('third').changes),
+    ];
+    const settled = await outcomes(units);
+    expect(settled).toEqual([{ error: 'FOREIGN KEY constraint failed' }, { error: 'FOREIGN KEY constraint failed' }, { error: 'FOREIGN KEY constraint failed' }]);
+    expect(committedLabels()).toEqual([]);
+    expect(database.sqlite.inTransaction).toBe(false);
+
+    // The next group starts clean.
+    await database.groupCommit(() => insertNote.run('next group'));
+    expect(committedLabels()).toEqual(['next group']);
+  });
+
+  it('runs work queued by a unit in the next group, and settles both', async () => {
+    let inner: Promise<number> | undefined;
+    const outer = database.groupCommit(() => {
+      insertNote.run('outer');
+      inner = database.groupCommit(() => insertNote.run('inner').changes);
+      return 'outer done';
+    });
+    await expect(outer).resolves.toBe('outer done');
+    expect(committedLabels()).toEqual(['outer']);
+    await expect(inner).resolves.toBe(1);
+    expect(committedLabels()).toEqual(['outer', 'inner']);
+  });
+
+  it('rejects the units of a group when the database was closed before it flushed', async () => {
+    const unit = database.groupCommit(() => insertNote.run('too late'));
+    database.close();
+    await expect(unit).rejects.toThrow(/not open/);
+  });
+});
+
+describe('webhook deliveries sharing one group commit', () => {
+  let t: TestApp;
+  let site: SiteWithHook;
+  beforeEach(async () => {
+    t = buildTestApp();
+    site = await buildSite(t);
+    await buildMapping(t, site, '558475', ['Foundations']);
+  });
+  afterEach(() => t.close());
+
+  it('stores a delivery whose applying throws as failed, with no effects, while the others of its group apply', async () => {
+    // A fault in the real database: a payment fact for order 9300002 cannot be inserted, halfway through applying.
+    const fault = new Database(t.databasePath);
+    fault.exec(`CREATE TRIGGER fault BEFORE INSERT ON payment_facts WHEN NEW.transaction_id = '9300002' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;`);
+    fault.close();
+    const [, , , siteKey, secret] = new URL(site.hookUrl).pathname.split('/');
+    const purchase = outboundFixture('02-buy_product.one-time.dana.json');
+    // Queued in one turn of the event loop, so they share one transaction.
+    const deliveries = Array.from({ length: 5 }, (_, index) => {
+      const lead = { id: String(51000 + index), email: `buyer${index}@example.com` };
+      const body = withTransaction({ ...purchase, lead: { ...(purchase.lead as object), ...lead } }, { transaction_id: String(9300000 + index), lead_id: lead.id, lead_email: lead.email });
+      return t.composed.services.intake.receive({
+        siteKey: siteKey ?? '',
+        secret: secret ?? '',
+        rawBody: Buffer.from(JSON.stringify(body)),
+        contentType: 'application/json',
+        sourceIp: '203.0.113.9',
+        headers: { 'content-type': 'application/json' },
+      });
+    });
+    const results = await Promise.all(deliveries);
+    expect(results.map((result) => result.outcome)).toEqual(['applied', 'applied', 'failed', 'applied', 'applied']);
+
+    const check = new Database(t.databasePath, { readonly: true });
+    try {
+      const rows = check.prepare('select transaction_id, status, error from webhook_events order by id').all();
+      expect(rows).toEqual([
+        { transaction_id: '9300000', status: 'applied', error: null },
+        { transaction_id: '9300001', status: 'applied', error: null },
+        // Under jest the native error's class can come from another realm, so the stored text may carry its name.
+        { transaction_id: '9300002', status: 'failed', error: expect.stringMatching(/disk on fire$/) },
+        { transaction_id: '9300003', status: 'applied', error: null },
+        { transaction_id: '9300004', status: 'applied', error: null },
+      ]);
+      // Nothing of the failed one was half-applied: no member, fact, grant or fingerprint claim for it.
+      expect(check.prepare('select transaction_id from payment_facts order by id').pluck().all()).toEqual(['9300000', '9300001', '9300003', '9300004']);
+      expect(check.prepare("select count(*) from members where email = 'buyer2@example.com'").pluck().get()).toBe(0);
+      expect(check.prepare('select count(*) from grants').pluck().get()).toBe(4);
+      expect(check.prepare('select count(*) from event_fingerprints').pluck().get()).toBe(4);
+    } finally {
+      check.close();
+    }
+  });
+});
