@@ -89,7 +89,7 @@ describe('raw-body retention through the real CLI', () => {
     const first = await runCli(['prune'], env);
     expect(first.code).toBe(0);
     const expectedPruned = [...eventAges.values()].filter(({ site, ageDays }) => ageDays > (site === shortRetention ? 30 : 90)).length;
-    expect(first.stdout).toContain(`${expectedPruned} raw bodies pruned across 2 site(s)`);
+    expect(first.stdout).toContain(`${expectedPruned} raw bodies pruned across 2 sites`);
     const second = await runCli(['prune'], env);
     expect(second.stdout).toContain('0 raw bodies pruned');
 
