@@ -154,22 +154,22 @@ export function createIntakeService(deps: {
       const what = event.knownAction ? `${event.action} changes no access` : `unknown action "${event.action}"; stored and ignored`;
       return { status: 'ignored', summary: what, memberId: member?.member.id ?? null };
     }
-    return applyMoneyEvent(site, eventId, event, receivedAt, actor);
+    return applyMoneyEvent(site, eventId, event, fingerprint, receivedAt, now, actor);
   }
 
-  function applyMoneyEvent(site: Site, eventId: number, event: MoneyEvent, receivedAt: Date, actor: string) {
-    const now = clock.now();
+  /** `fingerprint` stands in for the order id of a money event Kartra sent without one. */
+  function applyMoneyEvent(site: Site, eventId: number, event: MoneyEvent, fingerprint: string, receivedAt: Date, now: Date, actor: string) {
     const { transaction: txn } = event;
     const match = matchMember(repos.members, site.id, event.lead, { createIfMissing: true, eventId, now });
     if (!match) throw new Error('member could not be matched or created');
     const member = match.member;
     repos.products.recordSeen(site.id, txn.productId, txn.productName, receivedAt);
 
-    const sourceKey = sourceKeyFor(site, member.id, event);
+    const sourceKey = sourceKeyFor(site, member.id, event, fingerprint);
     repos.facts.record({
       siteId: site.id,
       kind: event.kind as PaymentFactKind,
-      factKey: txn.transactionId ?? fingerprintEvent(event, receivedAt),
+      factKey: txn.transactionId ?? fingerprint,
       memberId: member.id,
       productId: txn.productId,
       sourceKey,
@@ -197,7 +197,7 @@ export function createIntakeService(deps: {
   }
 
   /** Which purchase a money event belongs to: its subscription, else the order it refunds, else its own order. */
-  function sourceKeyFor(site: Site, memberId: number, event: MoneyEvent): string {
+  function sourceKeyFor(site: Site, memberId: number, event: MoneyEvent, fingerprint: string): string {
     const { transaction: txn } = event;
     if (txn.subscriptionId) return `sub:${txn.subscriptionId}`;
     if (event.kind === 'refund' || event.kind === 'partial_refund' || event.kind === 'chargeback') {
@@ -210,7 +210,7 @@ export function createIntakeService(deps: {
       if (latest) return latest;
     }
     if (txn.originalTransactionId) return `txn:${txn.originalTransactionId}`;
-    return `txn:${txn.transactionId ?? fingerprintEvent(event, clock.now())}`;
+    return `txn:${txn.transactionId ?? fingerprint}`;
   }
 
   /**

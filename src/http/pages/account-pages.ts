@@ -3,7 +3,7 @@ import type { AppServices } from '../admin/services';
 import { parseInput } from '../parse-input';
 import type { FormProblem, PageKit } from './page-kit';
 import { PasswordForm, TimeZoneForm } from './page-schemas';
-import type { SignInLimiter } from './sign-in-limiter';
+import { announceWait, type SignInLimiter } from './sign-in-limiter';
 
 const TIME_ZONES = Intl.supportedValuesOf('timeZone');
 
@@ -50,9 +50,7 @@ export function createAccountPages(services: AppServices, kit: PageKit, limiter:
     const ip = req.ip ?? 'unknown';
     const waitMs = limiter.retryAfterMs(ip, signedIn.admin.email);
     if (waitMs > 0) {
-      const minutes = Math.ceil(waitMs / 60_000);
-      res.setHeader('Retry-After', String(Math.ceil(waitMs / 1000)));
-      renderAccount(req, res, { password: { status: 429, errors: {}, message: `Too many wrong passwords. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.` } }, 429);
+      renderAccount(req, res, { password: { status: 429, errors: {}, message: `Too many wrong passwords. Try again in ${announceWait(res, waitMs)}.` } }, 429);
       return;
     }
     await kit.handleForm(

@@ -8,7 +8,7 @@ import { SESSION_COOKIE } from './admin-session';
 import { clearCookie, readCookie, setCookie } from './cookies';
 import type { PageKit } from './page-kit';
 import { SignInForm } from './page-schemas';
-import type { SignInLimiter } from './sign-in-limiter';
+import { announceWait, type SignInLimiter } from './sign-in-limiter';
 
 const SIGN_IN_CSRF_COOKIE = 'ka_sign_in';
 const SESSION_COOKIE_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
@@ -74,9 +74,7 @@ export function createAuthPages(services: AppServices, kit: PageKit, limiter: Si
     const ip = req.ip ?? 'unknown';
     const waitMs = limiter.retryAfterMs(ip, email);
     if (waitMs > 0) {
-      const minutes = Math.ceil(waitMs / 60_000);
-      res.setHeader('Retry-After', String(Math.ceil(waitMs / 1000)));
-      renderSignIn(req, res, { email: typedEmail, message: `Too many sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.` }, 429);
+      renderSignIn(req, res, { email: typedEmail, message: `Too many sign-in attempts. Try again in ${announceWait(res, waitMs)}.` }, 429);
       return;
     }
     const result = await services.admins.signIn(email, input.password, readCookie(req, SESSION_COOKIE));

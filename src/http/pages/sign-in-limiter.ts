@@ -1,4 +1,6 @@
+import type { Response } from 'express';
 import type { Clock } from '../../domain/ports';
+import { countOf } from '../../domain/wording';
 
 export interface SignInLimits {
   windowMs: number;
@@ -11,6 +13,12 @@ export interface SignInLimits {
 export const DEFAULT_SIGN_IN_LIMITS: SignInLimits = { windowMs: 15 * 60 * 1000, perEmail: 5, perIp: 20 };
 
 export type SignInLimiter = ReturnType<typeof createSignInLimiter>;
+
+/** For a refused attempt: sets Retry-After and returns the wait in whole minutes, for the message ("3 minutes"). */
+export function announceWait(res: Response, waitMs: number): string {
+  res.setHeader('Retry-After', String(Math.ceil(waitMs / 1000)));
+  return countOf(Math.ceil(waitMs / 60_000), 'minute');
+}
 
 /**
  * Counts failed sign-ins in memory, per email and per client address, in a fixed window. In memory is enough for one
