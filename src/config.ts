@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isValidTimeZone } from './domain/kartra/kartra-time';
+import { checkPublicUrl } from './domain/sites/public-url';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -8,7 +9,17 @@ const ConfigSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().min(1).default('0.0.0.0'),
     DATABASE_PATH: z.string().min(1).default('./data/kartra-access.db'),
-    PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+    // The same rule as a site's own public URL (domain/sites/public-url.ts): a bad default would be printed into
+    // every site's webhook URL, so start-up stops on it instead.
+    PUBLIC_URL: z
+      .string()
+      .transform((value, ctx) => {
+        const checked = checkPublicUrl(value);
+        if (checked.ok) return checked.url;
+        ctx.addIssue({ code: 'custom', message: checked.rule });
+        return z.NEVER;
+      })
+      .optional(),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     KARTRA_TIMEZONE: z.string().refine(isValidTimeZone, 'not an IANA time zone').default('America/New_York'),
     WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(256 * 1024),
@@ -41,7 +52,7 @@ const ConfigSchema = z
     host: env.HOST,
     databasePath: env.DATABASE_PATH,
     // Webhook URLs are printed with this base; a site may override it with its own custom domain.
-    publicUrl: (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ''),
+    publicUrl: env.PUBLIC_URL ?? `http://localhost:${env.PORT}`,
     logLevel: env.LOG_LEVEL,
     kartraTimeZone: env.KARTRA_TIMEZONE,
     webhookBodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,

@@ -3,6 +3,7 @@ import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
 import type { AccessLevel, CancelMode, Site, WebhookSecret } from '../model';
 import type { Clock, Repositories, RunInTransaction } from '../ports';
 import { generateSecret, hashSecret } from '../secrets';
+import { requirePublicUrl } from './public-url';
 import { countOf } from '../wording';
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -116,7 +117,7 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
     },
   ): IntegrationState {
     const changes: Parameters<typeof repos.sites.update>[1] = {};
-    if (settings.publicUrl !== undefined) changes.publicUrl = settings.publicUrl;
+    if (settings.publicUrl !== undefined) changes.publicUrl = settings.publicUrl === null ? null : requirePublicUrl(settings.publicUrl);
     if (settings.ipnSecret !== undefined) changes.ipnSecretHash = settings.ipnSecret === null || settings.ipnSecret === '' ? null : hashSecret(settings.ipnSecret);
     if (settings.graceDays !== undefined) changes.graceDays = settings.graceDays;
     if (settings.cancelMode !== undefined) changes.cancelMode = settings.cancelMode;

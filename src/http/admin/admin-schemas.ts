@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EVENT_STATUSES } from '../../domain/model';
+import { publicUrlInput } from '../public-url-input';
 
 const name = z.string().trim().min(1, 'required').max(200);
 const id = z.coerce.number().int().positive();
@@ -17,7 +18,8 @@ export const RenameLevel = z.object({ name });
 export const UpdateIntegration = z
   .object({
     enabled: z.boolean().optional(),
-    publicUrl: z.url({ protocol: /^https?$/ }).nullable().optional(),
+    // The rule (https, no userinfo, query or fragment, length caps) is the domain's: domain/sites/public-url.ts.
+    publicUrl: publicUrlInput.nullable().optional(),
     ipnSecret: z.string().max(200).nullable().optional(),
     graceDays: z.number().int().min(0).max(90).optional(),
     cancelMode: z.enum(['immediate', 'period_end']).optional(),

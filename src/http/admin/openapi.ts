@@ -137,7 +137,7 @@ const schemas: Record<string, SchemaObject> = {
     id: integer,
     key: { type: 'string', description: 'Public key used in the webhook URL.' },
     name: { type: 'string' },
-    publicUrl: { ...nullableString, description: 'Base URL override for this site; null uses the server default.' },
+    publicUrl: { ...nullableString, description: 'Base URL override for this site, normalised (no trailing slash); null uses the server default.' },
     kartraEnabled: { type: 'boolean' },
     createdAt: dateTime,
   }),
@@ -181,7 +181,13 @@ const schemas: Record<string, SchemaObject> = {
     description: 'At least one field.',
     properties: {
       enabled: { type: 'boolean' },
-      publicUrl: { type: ['string', 'null'], format: 'uri' },
+      publicUrl: {
+        type: ['string', 'null'],
+        format: 'uri',
+        maxLength: 2048,
+        description:
+          'Base of the webhook URL (`<publicUrl>/hooks/kartra/<key>/<secret>`); null uses the server default. https only (http only for localhost, 127.0.0.1 or [::1]); no user:pass@, no query or fragment (not even a bare `?` or `#`), no backslashes, no spaces; host name at most 253 characters, 63 per label. Trailing slashes are dropped. A value that breaks a rule is refused with 422 invalid_input naming the rule.',
+      },
       ipnSecret: { type: ['string', 'null'], maxLength: 200, description: 'The IPN secret_key set in Kartra; null clears it.' },
       graceDays: { type: 'integer', minimum: 0, maximum: 90 },
       cancelMode: { type: 'string', enum: ['immediate', 'period_end'] },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { publicUrlInput } from '../public-url-input';
 
 /** Form bodies arrive as strings (urlencoded); these schemas turn them into typed values or field errors. */
 
@@ -37,7 +38,8 @@ export const MappingForm = z.object({ productId, levelIds: idList, applyToPast: 
 export const DeleteMappingForm = z.object({ grants: z.enum(['keep', 'revoke']).default('keep') });
 
 export const SettingsForm = z.object({
-  publicUrl: z.preprocess(blankToUndefined, z.url({ protocol: /^https?$/, error: 'a full address such as https://members.example.com' }).optional()),
+  // The rule (https, no userinfo, query or fragment, length caps) is the domain's: domain/sites/public-url.ts.
+  publicUrl: z.preprocess(blankToUndefined, publicUrlInput.optional()),
   ipnSecret: z.preprocess(blankToUndefined, z.string().max(200).optional()),
   clearIpnSecret: checkbox,
   graceDays: z.coerce.number({ error: 'a whole number of days' }).int('a whole number of days').min(0, '0 to 90 days').max(90, '0 to 90 days'),
