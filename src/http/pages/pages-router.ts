@@ -4,7 +4,7 @@ import { DomainError } from '../../domain/errors';
 import type { Logger } from '../../logger';
 import type { AppServices } from '../admin/services';
 import { statusForDomainError } from '../middleware/error-handler';
-import { loadAdminSession, requireCsrf, requireSignedIn } from './admin-session';
+import { loadAdminSession, requireCsrf, requireSameOrigin, requireSignedIn } from './admin-session';
 import { createAccountPages } from './account-pages';
 import { createAuthPages } from './auth-pages';
 import { createEventPages } from './event-pages';
@@ -21,6 +21,8 @@ export function createPagesRouter(options: { services: AppServices; viewsDir: st
   const { services, logger } = options;
   const kit = createPageKit(services, options.viewsDir);
   const router = Router();
+  // Before any body is read or session looked up, and before the sign-in form: see requireSameOrigin.
+  router.use(requireSameOrigin());
   // Forms post urlencoded bodies; repeated fields (level checkboxes) become arrays.
   router.use(express.urlencoded({ extended: false, limit: '50kb', parameterLimit: 200 }));
   router.use((_req, res, next) => {
