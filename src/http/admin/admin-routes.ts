@@ -23,8 +23,15 @@ import type { AppServices } from './services';
 export function createAdminApiRouter(services: AppServices): Router {
   const { sites, mappings, members, access, intake, eventLog } = services;
   const router = Router();
-  router.use(express.json({ limit: '100kb' }));
+  router.use(function noStore(_req, res, next) {
+    // Answers carry member data and, once, a webhook URL with its secret: no cache, shared or private, may keep them.
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+  // The token is checked before the body is read: a client without one learns nothing from 400 or 413 about what
+  // the API accepts, and costs no parsing.
   router.use(requireToken(services.tokens));
+  router.use(express.json({ limit: '100kb' }));
 
   const pathId = (value: unknown, entity: string) => {
     const parsed = IdParam.safeParse(value);
