@@ -13,6 +13,14 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       base: { service: 'kartra-access' },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: ['authorization', 'headers.authorization', 'headers.cookie', 'secret', 'token', 'password', 'ipnSecret', 'rawBody', 'body'], censor: '[redacted]' },
+      // The same masking for every line, whatever wrote it: a hook path inside an error message or a stack is masked
+      // as the request log masks it.
+      formatters: { log: (object) => maskSecretsDeep(object) as Record<string, unknown> },
+      hooks: {
+        logMethod(args, method) {
+          method.apply(this, args.map((arg) => (typeof arg === 'string' ? maskSecretsInText(arg) : arg)) as Parameters<typeof method>);
+        },
+      },
     },
     // Synchronous writes to stdout, as Node's own console does on Linux. pino's default asynchronous stream flushes
     // at exit, and if whoever read the log has gone away (EPIPE) that flush loops forever: the service would never
@@ -42,4 +50,33 @@ export function maskSecrets(path: string): string {
   if (segments[1]?.toLowerCase() !== 'kartra') return '/hooks/[masked]';
   const siteKey = segments[2] ?? '';
   return `/hooks/kartra/${SITE_KEY_SHAPE.test(siteKey) ? siteKey : '[masked]'}/[secret]`;
+}
+
+/** Every spelling of a hook path inside free text (an error message, a stack), up to a quote or a space. */
+const HOOK_PATH_IN_TEXT = /\/+hooks(?:\/[^\s'"`<>]*)?/gi;
+
+/** Express's router quotes a path segment it could not decode, and on the hook route that segment is the secret. */
+const ROUTER_PARAM_QUOTE = /(Failed to decode param )'[^']*'/g;
+
+export function maskSecretsInText(text: string): string {
+  return text.replace(HOOK_PATH_IN_TEXT, (path) => maskSecrets(path));
+}
+
+function maskSecretsDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return maskSecretsInText(value);
+  if (depth > 4 || typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map((item) => maskSecretsDeep(item, depth + 1));
+  const masked: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) masked[key] = maskSecretsDeep(child, depth + 1);
+  return masked;
+}
+
+/**
+ * An error as a log field: its name and message, and its stack without the message the stack repeats. Router errors
+ * quote the raw path segment they could not decode; the log masks hook paths in both, see maskSecretsInText.
+ */
+export function describeError(error: unknown): { name?: string; message: string; stack?: string } | string {
+  if (!(error instanceof Error)) return maskSecretsInText(String(error));
+  const mask = (text: string) => maskSecretsInText(text).replace(ROUTER_PARAM_QUOTE, "$1'[masked]'");
+  return { name: error.name, message: mask(error.message), stack: error.stack ? mask(error.stack) : undefined };
 }

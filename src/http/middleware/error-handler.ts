@@ -1,7 +1,8 @@
 import type { ErrorRequestHandler } from 'express';
 import { randomUUID } from 'node:crypto';
 import { DomainError, InvalidInputError } from '../../domain/errors';
-import type { Logger } from '../../logger';
+import { describeError, type Logger } from '../../logger';
+import { clientErrorOf } from './client-errors';
 
 /** The one table from domain error code to HTTP status. */
 const statusByCode: Record<string, number> = {
@@ -12,28 +13,14 @@ const statusByCode: Record<string, number> = {
   unauthenticated: 401,
 };
 
-/** Errors raised by express's body parsers carry a `type`; they are the client's fault, with their own status. */
-interface BodyParserError {
-  status: number;
-  type: string;
-  message: string;
-}
-
-function isBodyParserError(error: unknown): error is BodyParserError {
-  return typeof error === 'object' && error !== null && 'type' in error && typeof (error as BodyParserError).status === 'number';
-}
-
-const bodyParserCodes: Record<string, string> = {
-  'entity.too.large': 'payload_too_large',
-  'entity.parse.failed': 'invalid_json',
-  'encoding.unsupported': 'unsupported_encoding',
-  'charset.unsupported': 'unsupported_charset',
-  'request.aborted': 'request_aborted',
-};
-
 /** The status for a domain error; the admin pages use it too, so JSON and HTML agree. */
 export function statusForDomainError(error: DomainError): number {
   return statusByCode[error.code] ?? 400;
+}
+
+/** Hook paths are matched case-insensitively by Express, so this check is too. */
+function isHookPath(path: string): boolean {
+  return /^\/+hooks(\/|$)/i.test(path);
 }
 
 export function createErrorHandler(logger: Logger): ErrorRequestHandler {
@@ -47,13 +34,18 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
       res.status(statusForDomainError(error)).json({ error: { code: error.code, message: error.message, ...(details ? { details } : {}) } });
       return;
     }
-    if (isBodyParserError(error) && error.status >= 400 && error.status < 500) {
-      const code = bodyParserCodes[error.type] ?? 'bad_request';
-      res.status(error.status).json({ error: { code, message: code === 'payload_too_large' ? 'request body is larger than the limit' : error.message } });
+    const clientError = clientErrorOf(error);
+    if (clientError) {
+      // A hook URL that cannot even be decoded is no enabled URL: the same 404 as a wrong secret, telling nothing more.
+      if (clientError.code === 'malformed_path' && isHookPath(req.path)) {
+        res.status(404).json({ error: { code: 'not_found', message: 'no enabled Kartra webhook at this URL' } });
+        return;
+      }
+      res.status(clientError.status).json({ error: { code: clientError.code, message: clientError.message } });
       return;
     }
     const errorId = randomUUID();
-    logger.error({ errorId, err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error), method: req.method }, 'unhandled error');
+    logger.error({ errorId, err: describeError(error), method: req.method }, 'unhandled error');
     res.status(500).json({ error: { code: 'internal', message: `something went wrong; quote error id ${errorId}` } });
   };
 }

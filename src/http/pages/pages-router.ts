@@ -1,8 +1,9 @@
 import express, { Router, type ErrorRequestHandler } from 'express';
 import { randomUUID } from 'node:crypto';
 import { DomainError } from '../../domain/errors';
-import type { Logger } from '../../logger';
+import { describeError, type Logger } from '../../logger';
 import type { AppServices } from '../admin/services';
+import { clientErrorOf } from '../middleware/client-errors';
 import { statusForDomainError } from '../middleware/error-handler';
 import { loadAdminSession, requireCsrf, requireSameOrigin, requireSignedIn } from './admin-session';
 import { createAccountPages } from './account-pages';
@@ -56,12 +57,14 @@ export function createPagesRouter(options: { services: AppServices; viewsDir: st
       kit.render(res, 'errors/error.njk', { layout: kit.layout(res, null, 'error', TITLES[status] ?? 'Something is not right'), message }, status);
       return;
     }
-    if (typeof error === 'object' && error !== null && 'type' in error && 'status' in error && typeof error.status === 'number' && error.status < 500) {
-      kit.render(res, 'errors/error.njk', { layout: kit.layout(res, null, 'error', 'Request not accepted'), message: 'The form could not be read; go back and try again.' }, error.status);
+    const clientError = clientErrorOf(error);
+    if (clientError) {
+      const message = clientError.code === 'malformed_path' ? 'This address is not valid: it has a malformed percent-escape.' : 'The form could not be read; go back and try again.';
+      kit.render(res, 'errors/error.njk', { layout: kit.layout(res, null, 'error', 'Request not accepted'), message }, clientError.status);
       return;
     }
     const errorId = randomUUID();
-    logger.error({ errorId, err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error), method: req.method }, 'unhandled error on an admin page');
+    logger.error({ errorId, err: describeError(error), method: req.method }, 'unhandled error on an admin page');
     kit.render(res, 'errors/error.njk', { layout: kit.layout(res, null, 'error', 'Something went wrong'), message: `Something went wrong on our side. If it keeps happening, quote error id ${errorId}.` }, 500);
   };
   router.use(pageErrors);
