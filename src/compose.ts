@@ -14,7 +14,7 @@ import { createEventLogService } from './domain/webhook-events/event-log-service
 import { createIntakeService } from './domain/webhook-events/intake-service';
 import { createRetentionService } from './domain/webhook-events/retention-service';
 import type { AppServices } from './http/admin/services';
-import { createLogger, type Logger } from './logger';
+import { createLogger, describeError, type Logger } from './logger';
 
 export const systemClock: Clock = { now: () => new Date() };
 
@@ -31,7 +31,7 @@ export function composeServices(config: Config, options: ComposeOptions = {}) {
   const repos = createRepositories(database.db);
   const { transaction, groupCommit } = database;
   const access = createAccessService({ repos, clock, transaction });
-  const intake = createIntakeService({ repos, clock, transaction, groupCommit, access, kartraTimeZone: config.kartraTimeZone });
+  const intake = createIntakeService({ repos, clock, transaction, groupCommit, access, kartraTimeZone: config.kartraTimeZone, maxContentBytes: config.webhookBodyLimitBytes });
   const mappings = createProductMappingService({ repos, clock, transaction, access, intake });
   const services: AppServices = {
     clock,
@@ -83,7 +83,7 @@ export function composeApp(config: Config, options: ComposeOptions = {}) {
         const swept = services.access.sweepExpired();
         if (swept > 0) logger.info({ swept }, 'expired grants recorded');
       } catch (error) {
-        logger.error({ err: error instanceof Error ? error.message : String(error) }, 'sweep failed');
+        logger.error({ err: describeError(error) }, 'sweep failed');
       }
       const nowMs = services.clock.now().getTime();
       if (lastPruneAtMs !== null && nowMs - lastPruneAtMs < PRUNE_INTERVAL_MS) return;
@@ -92,7 +92,7 @@ export function composeApp(config: Config, options: ComposeOptions = {}) {
         const { bodiesPruned } = retention.pruneRawBodies();
         if (bodiesPruned > 0) logger.info({ bodiesPruned }, 'raw bodies past retention pruned');
       } catch (error) {
-        logger.error({ err: error instanceof Error ? error.message : String(error) }, 'raw body pruning failed');
+        logger.error({ err: describeError(error) }, 'raw body pruning failed');
       }
     }, config.sweepIntervalSeconds * 1000);
     sweepTimer.unref();

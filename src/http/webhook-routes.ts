@@ -1,13 +1,29 @@
-import express, { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
+import getRawBody from 'raw-body';
 import type { IntakeService } from '../domain/webhook-events/intake-service';
 
 /** Headers worth keeping with a stored event: they help answer "who sent this, and how?" without any secrets. */
-const KEPT_HEADERS = ['content-type', 'content-length', 'user-agent', 'x-forwarded-for', 'x-real-ip', 'content-encoding'];
+const KEPT_HEADERS = ['content-type', 'content-length', 'user-agent', 'x-forwarded-for', 'x-real-ip', 'content-encoding', 'transfer-encoding'];
+
+/**
+ * The bytes exactly as they arrived, whatever Content-Encoding or charset the headers claim. express.raw would
+ * inflate gzip first and answer 400 or 415 for a body that does not match its header, and the delivery would be lost;
+ * here the body is stored first and decoded afterwards, so an undecodable one becomes an `invalid` event with the
+ * reason. The cap counts the bytes on the wire; the decoded content has its own cap in the intake.
+ */
+function bytesAsReceived(limitBytes: number): RequestHandler {
+  return async function readBytesAsReceived(req, _res, next) {
+    const declared = req.headers['content-length'];
+    // Node's HTTP parser frames the body by Content-Length (or chunked encoding) and refuses messages with both.
+    req.body = await getRawBody(req, { limit: limitBytes, length: declared && /^\d+$/.test(declared) ? declared : null });
+    next();
+  };
+}
 
 export function createWebhookRouter({ intake, bodyLimitBytes }: { intake: IntakeService; bodyLimitBytes: number }): Router {
   const router = Router();
   // The raw body on this route only: Kartra documents no Content-Type, and a malformed body must still be stored.
-  const rawBody = express.raw({ type: () => true, limit: bodyLimitBytes });
+  const rawBody = bytesAsReceived(bodyLimitBytes);
 
   router.post('/hooks/kartra/:siteKey/:secret', rawBody, async (req, res) => {
     const headers: Record<string, string> = {};
@@ -20,7 +36,6 @@ export function createWebhookRouter({ intake, bodyLimitBytes }: { intake: Intake
       siteKey: String(req.params.siteKey),
       secret: String(req.params.secret),
       rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
-      contentType: headers['content-type'],
       sourceIp: req.ip ?? null,
       headers,
     });

@@ -164,7 +164,6 @@ describe('webhook deliveries sharing one group commit', () => {
         siteKey: siteKey ?? '',
         secret: secret ?? '',
         rawBody: Buffer.from(JSON.stringify(body)),
-        contentType: 'application/json',
         sourceIp: '203.0.113.9',
         headers: { 'content-type': 'application/json' },
       });

@@ -166,7 +166,7 @@ describe('restore drill: an online backup taken under load', () => {
       await Promise.all(
         Array.from({ length: Math.min(500, seededEvents - from) }, async (_, index) => {
           const purchase = distinctPurchase(1_000_000 + from + index);
-          const result = await seeded.services.intake.receive({ siteKey, secret: site.webhookSecret, rawBody: Buffer.from(purchase.body), contentType: 'application/json', sourceIp: null, headers: {} });
+          const result = await seeded.services.intake.receive({ siteKey, secret: site.webhookSecret, rawBody: Buffer.from(purchase.body), sourceIp: null, headers: { 'content-type': 'application/json' } });
           if (result.outcome === 'applied') earlierAcknowledged.push(purchase.transactionId);
         }),
       );

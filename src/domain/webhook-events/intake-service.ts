@@ -1,5 +1,5 @@
 import { fingerprintEvent } from '../kartra/fingerprint';
-import { isMoneyEvent, type KartraEvent, type MoneyEvent } from '../kartra/kartra-event';
+import { isMoneyEvent, type KartraEvent, type MoneyEvent, type ParseResult } from '../kartra/kartra-event';
 import { parseKartraBody } from '../kartra/parse-kartra-body';
 import type { AccessService } from '../access/access-service';
 import { ConflictError, NotFoundError } from '../errors';
@@ -7,13 +7,13 @@ import { matchMember } from '../members/member-matching';
 import type { EventStatus, PaymentFactKind, Site, WebhookEventRecord, WebhookSecret } from '../model';
 import type { Clock, EventOutcomeUpdate, Repositories, RunInGroupCommit, RunInTransaction } from '../ports';
 import { secretMatchesHash } from '../secrets';
+import { decodeDeliveredBody } from './delivered-body';
 import { countOf } from '../wording';
 
 export interface IncomingWebhook {
   siteKey: string;
   secret: string;
   rawBody: Buffer;
-  contentType: string | undefined;
   sourceIp: string | null;
   headers: Record<string, string>;
 }
@@ -37,8 +37,10 @@ export function createIntakeService(deps: {
   groupCommit: RunInGroupCommit;
   access: AccessService;
   kartraTimeZone: string;
+  /** The most a delivery's content may decode to (gzip and the like); the same cap as a body on the wire. */
+  maxContentBytes: number;
 }) {
-  const { repos, clock, transaction, groupCommit, access, kartraTimeZone } = deps;
+  const { repos, clock, transaction, groupCommit, access, kartraTimeZone, maxContentBytes } = deps;
 
   /** Finds the site a hook URL belongs to; null (404, nothing stored) for a disabled site or a wrong secret. */
   function authenticate(siteKey: string, secret: string): { site: Site; secret: WebhookSecret } | null {
@@ -78,7 +80,7 @@ export function createIntakeService(deps: {
         headers: incoming.headers,
         rawBody: incoming.rawBody,
       });
-      return process(auth.site, eventId, incoming.rawBody, incoming.headers['content-type'], receivedAt, KARTRA_ACTOR);
+      return process(auth.site, eventId, incoming.rawBody, incoming.headers, receivedAt, KARTRA_ACTOR);
     });
   }
 
@@ -87,12 +89,13 @@ export function createIntakeService(deps: {
    * effects (and the fingerprint claim) roll back while the stored row stays, marked failed with what was learnt of
    * the event, for re-applying.
    */
-  function process(site: Site, eventId: number, rawBody: Buffer, contentType: string | undefined, receivedAt: Date, actor: string): IntakeOutcome {
+  function process(site: Site, eventId: number, rawBody: Buffer, headers: Record<string, string>, receivedAt: Date, actor: string): IntakeOutcome {
     const now = clock.now();
     let known: Omit<EventOutcomeUpdate, 'status' | 'processedAt'> = {};
     try {
       return transaction((): IntakeOutcome => {
-        const parsed = parseKartraBody(rawBody, contentType, kartraTimeZone);
+        const decoded = decodeDeliveredBody(rawBody, headers['content-encoding'], maxContentBytes);
+        const parsed: ParseResult = decoded.ok ? parseKartraBody(decoded.content, headers['content-type'], kartraTimeZone) : { ok: false, channel: 'unknown', error: decoded.error, issues: [] };
         if (!parsed.ok) {
           const summary = `not a Kartra event: ${parsed.error}`;
           repos.events.recordOutcome(site.id, eventId, {
@@ -224,7 +227,7 @@ export function createIntakeService(deps: {
       // Re-reading an emptied body would overwrite the event's real outcome with "invalid".
       if (stored.rawBodyPrunedAt) throw new ConflictError(`event ${eventId}'s raw body was pruned by retention; it cannot be re-applied`);
       repos.events.incrementAttempts(site.id, eventId);
-      return process(site, eventId, stored.rawBody, stored.headers['content-type'], stored.receivedAt, actor);
+      return process(site, eventId, stored.rawBody, stored.headers, stored.receivedAt, actor);
     });
   }
 

@@ -320,7 +320,11 @@ const schemas: Record<string, SchemaObject> = {
         notes: arrayOf(object({ path: { type: 'string' }, message: { type: 'string' } })),
         error: nullableString,
         processedAt: nullableDateTime,
-        rawBody: { type: 'string', description: 'The body as received, as text, with the IPN secret_key masked.' },
+        rawBody: {
+          type: ['string', 'null'],
+          description: 'The body as received, as text, its Content-Encoding undone, with the IPN secret_key masked in every spelling the parser reads; null once retention pruned it.',
+        },
+        rawBodyNote: { type: 'string', description: 'Present when the body was pruned, was shown decoded, or did not match its Content-Encoding.' },
         rawBodyBytes: integer,
         effects: object({
           grantChanges: arrayOf({ allOf: [ref('GrantHistoryEntry'), object({ levelName: { type: 'string' } })] }),

@@ -1,4 +1,4 @@
-import { redactKartraBody } from '../../domain/kartra/redact-body';
+import { readableBody } from '../../domain/webhook-events/delivered-body';
 import type { IntegrationState } from '../../domain/sites/site-service';
 import type { AccessLevel, ApiToken, Site, WebhookEventRecord, WebhookEventSummary } from '../../domain/model';
 
@@ -66,6 +66,7 @@ export function presentEventSummary(event: WebhookEventSummary) {
 }
 
 export function presentEventDetail(event: WebhookEventRecord, effects: unknown) {
+  const readable = event.rawBodyPrunedAt ? null : readableBody(event.rawBody, event.headers);
   return {
     ...presentEventSummary(event),
     sourceIp: event.sourceIp,
@@ -77,12 +78,16 @@ export function presentEventDetail(event: WebhookEventRecord, effects: unknown) 
     notes: event.notes,
     error: event.error,
     processedAt: event.processedAt,
-    // The body exactly as received, as text; bytes that are not UTF-8 show as U+FFFD here but stay intact in storage.
-    // After retention pruned it, null and a note saying so, rather than an empty body that looks like what Kartra sent.
-    rawBody: event.rawBodyPrunedAt ? null : redactKartraBody(event.rawBody.toString('utf8')),
+    // The body as received, as text (see readableBody). After retention pruned it, null and a note saying so, rather
+    // than an empty body that looks like what Kartra sent.
+    rawBody: readable?.text ?? null,
     rawBodyBytes: event.rawBody.length,
     rawBodyPrunedAt: event.rawBodyPrunedAt,
-    ...(event.rawBodyPrunedAt ? { rawBodyNote: `raw body pruned on ${event.rawBodyPrunedAt.toISOString()} under the site's retention setting; the outcome and effects above are kept` } : {}),
+    ...(event.rawBodyPrunedAt
+      ? { rawBodyNote: `raw body pruned on ${event.rawBodyPrunedAt.toISOString()} under the site's retention setting; the outcome and effects above are kept` }
+      : readable?.note
+        ? { rawBodyNote: readable.note }
+        : {}),
     effects,
   };
 }

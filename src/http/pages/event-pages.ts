@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { InvalidInputError } from '../../domain/errors';
-import { redactKartraBody } from '../../domain/kartra/redact-body';
+import { readableBody } from '../../domain/webhook-events/delivered-body';
 import type { Site } from '../../domain/model';
 import type { AppServices } from '../admin/services';
 import { parseInput } from '../parse-input';
@@ -105,7 +105,8 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
   function renderDetail(req: Request, res: Response, site: Site, eventId: number, notice: string | null) {
     const timeZone = kit.timeZoneOf(res);
     const { event, effects } = eventLog.detail(site, eventId);
-    const rawText = event.rawBodyPrunedAt ? null : prettyBody(redactKartraBody(event.rawBody.toString('utf8')));
+    const readable = event.rawBodyPrunedAt ? null : readableBody(event.rawBody, event.headers);
+    const rawText = readable ? prettyBody(readable.text) : null;
     kit.render(res, 'events/detail.njk', {
       layout: kit.layout(res, site, 'events', `Event #${event.id}`),
       notice,
@@ -122,6 +123,7 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
         notes: event.notes,
         parsed: event.parsed === null ? null : JSON.stringify(event.parsed, null, 2),
         rawBody: rawText,
+        rawBodyNote: readable?.note ?? null,
         rawBodyBytes: event.rawBody.length,
         rawBodyPrunedAt: event.rawBodyPrunedAt ? formatTime(event.rawBodyPrunedAt, timeZone) : null,
         canReapply: !event.rawBodyPrunedAt,
