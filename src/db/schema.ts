@@ -24,6 +24,8 @@ export const sites = sqliteTable('sites', {
   secretGraceHours: integer('secret_grace_hours').notNull().default(24),
   // SHA-256 of the IPN secret_key the admin configured in Kartra; null: IPN posts are not checked.
   ipnSecretHash: text('ipn_secret_hash'),
+  // 'any' or 'ipn_with_secret': see MoneyChannels in domain/model.ts.
+  moneyChannels: text('money_channels').notNull().default('any'),
   graceDays: integer('grace_days').notNull().default(10),
   cancelMode: text('cancel_mode').notNull().default('immediate'),
   // The feed counts as quiet when no event arrived for this long after events used to arrive.

@@ -1,12 +1,12 @@
 import { and, asc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm';
-import type { AccessLevel, ApiToken, CancelMode, Site, WebhookSecret } from '../domain/model';
+import type { AccessLevel, ApiToken, CancelMode, MoneyChannels, Site, WebhookSecret } from '../domain/model';
 import type { AccessLevelRepository, ApiTokenRepository, SiteRepository, WebhookSecretRepository } from '../domain/ports';
 import type { Db } from './database';
 import { accessLevels, apiTokens, sites, webhookSecrets } from './schema';
 import { toDate, toDateOrNull, toMs } from './time-columns';
 
 function toSite(row: typeof sites.$inferSelect): Site {
-  return { ...row, cancelMode: row.cancelMode as CancelMode, createdAt: toDate(row.createdAt) };
+  return { ...row, cancelMode: row.cancelMode as CancelMode, moneyChannels: row.moneyChannels as MoneyChannels, createdAt: toDate(row.createdAt) };
 }
 
 export function createSiteRepository(db: Db): SiteRepository {

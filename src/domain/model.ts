@@ -1,6 +1,13 @@
 /** Domain objects as repositories return them. Times are Dates; ids of Kartra objects are strings. */
 
 export type CancelMode = 'immediate' | 'period_end';
+/**
+ * Which deliveries may move money-driven access. `any`: a money event from either channel. `ipn_with_secret`: only
+ * an IPN post carrying the site's IPN secret_key; Outbound API posts are unsigned and anyone who learnt the URL could
+ * send one, so their money events are then stored as rejected (tags, lists and other events are still taken).
+ */
+export const MONEY_CHANNELS = ['any', 'ipn_with_secret'] as const;
+export type MoneyChannels = (typeof MONEY_CHANNELS)[number];
 
 export interface Site {
   id: number;
@@ -12,6 +19,7 @@ export interface Site {
   ipnSecretHash: string | null;
   graceDays: number;
   cancelMode: CancelMode;
+  moneyChannels: MoneyChannels;
   quietFeedHours: number;
   rawBodyRetentionDays: number;
   createdAt: Date;

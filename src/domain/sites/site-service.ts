@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
-import type { AccessLevel, CancelMode, Site, WebhookSecret } from '../model';
+import type { AccessLevel, CancelMode, MoneyChannels, Site, WebhookSecret } from '../model';
 import type { Clock, Repositories, RunInTransaction } from '../ports';
 import { generateSecret, hashSecret } from '../secrets';
 import { requirePublicUrl } from './public-url';
@@ -18,6 +18,7 @@ export interface IntegrationState {
   lastEventAt: Date | null;
   lastEventAction: string | null;
   ipnSecretSet: boolean;
+  moneyChannels: MoneyChannels;
   graceDays: number;
   cancelMode: CancelMode;
   quietFeedHours: number;
@@ -69,6 +70,7 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
       lastEventAt: last?.at ?? null,
       lastEventAction: last?.action ?? null,
       ipnSecretSet: site.ipnSecretHash !== null,
+      moneyChannels: site.moneyChannels,
       graceDays: site.graceDays,
       cancelMode: site.cancelMode,
       quietFeedHours: site.quietFeedHours,
@@ -109,6 +111,7 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
     settings: {
       publicUrl?: string | null;
       ipnSecret?: string | null;
+      moneyChannels?: MoneyChannels;
       graceDays?: number;
       cancelMode?: CancelMode;
       secretGraceHours?: number;
@@ -119,6 +122,8 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
     const changes: Parameters<typeof repos.sites.update>[1] = {};
     if (settings.publicUrl !== undefined) changes.publicUrl = settings.publicUrl === null ? null : requirePublicUrl(settings.publicUrl);
     if (settings.ipnSecret !== undefined) changes.ipnSecretHash = settings.ipnSecret === null || settings.ipnSecret === '' ? null : hashSecret(settings.ipnSecret);
+    if (settings.moneyChannels !== undefined) changes.moneyChannels = settings.moneyChannels;
+    requireSecretForMoneyChannels(changes.moneyChannels ?? site.moneyChannels, changes.ipnSecretHash !== undefined ? changes.ipnSecretHash : site.ipnSecretHash);
     if (settings.graceDays !== undefined) changes.graceDays = settings.graceDays;
     if (settings.cancelMode !== undefined) changes.cancelMode = settings.cancelMode;
     if (settings.secretGraceHours !== undefined) changes.secretGraceHours = settings.secretGraceHours;
@@ -128,6 +133,14 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
     const updated = repos.sites.findById(site.id);
     if (!updated) throw new NotFoundError('site', site.id);
     return integrationState(updated);
+  }
+
+  /** IPN-only money needs a secret to check: without one, the setting would let any IPN-shaped post through. */
+  function requireSecretForMoneyChannels(moneyChannels: MoneyChannels, ipnSecretHash: string | null): void {
+    if (moneyChannels !== 'ipn_with_secret' || ipnSecretHash !== null) return;
+    throw new InvalidInputError('money events from IPN only need an IPN secret', [
+      { path: 'moneyChannels', message: 'set the IPN secret_key first: only IPN posts carrying it can then grant or revoke access' },
+    ]);
   }
 
   function createLevel(site: Site, name: string): AccessLevel {

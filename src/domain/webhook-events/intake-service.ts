@@ -111,10 +111,10 @@ export function createIntakeService(deps: {
 
         const { event, notes } = parsed;
         known = { ...describeEvent(event), notes };
-        if (event.channel === 'ipn' && site.ipnSecretHash && !(event.ipnSecret && secretMatchesHash(event.ipnSecret, site.ipnSecretHash))) {
-          const summary = event.ipnSecret ? 'IPN secret_key does not match the site setting; nothing changed' : 'IPN post without secret_key; nothing changed';
-          repos.events.recordOutcome(site.id, eventId, { ...known, status: 'rejected', summary, processedAt: now });
-          return { outcome: 'rejected', eventId, summary };
+        const refusal = refusalOf(site, event);
+        if (refusal) {
+          repos.events.recordOutcome(site.id, eventId, { ...known, status: 'rejected', summary: refusal, processedAt: now });
+          return { outcome: 'rejected', eventId, summary: refusal };
         }
 
         const fingerprint = fingerprintEvent(event, receivedAt);
@@ -246,6 +246,23 @@ export function createIntakeService(deps: {
   }
 
   return { receive, reapply, reapplyMany };
+}
+
+/**
+ * Why a parsed event may not be applied, or null. With an IPN secret set, an IPN post must carry it. With money from
+ * IPN only, a money event must come as an IPN post carrying the secret (fail closed if none is set); the Outbound
+ * API signs nothing, so its purchases, refunds and cancels are refused while its tags and lists are taken.
+ */
+function refusalOf(site: Site, event: KartraEvent): string | null {
+  const secretChecked = site.ipnSecretHash !== null && event.ipnSecret !== undefined && secretMatchesHash(event.ipnSecret, site.ipnSecretHash);
+  if (event.channel === 'ipn' && site.ipnSecretHash && !secretChecked) {
+    return event.ipnSecret ? 'IPN secret_key does not match the site setting; nothing changed' : 'IPN post without secret_key; nothing changed';
+  }
+  if (site.moneyChannels === 'ipn_with_secret' && isMoneyEvent(event) && !(event.channel === 'ipn' && secretChecked)) {
+    const from = event.channel === 'ipn' ? 'an IPN post, but no IPN secret is set to check it against' : 'the Outbound API, which signs nothing';
+    return `${describeKind(event)} came from ${from}; this site takes purchases, refunds and cancels only from IPN posts carrying the secret_key, so nothing changed`;
+  }
+  return null;
 }
 
 function describeEvent(event: KartraEvent): Omit<EventOutcomeUpdate, 'status' | 'processedAt'> {

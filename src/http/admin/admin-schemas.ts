@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EVENT_STATUSES } from '../../domain/model';
+import { EVENT_STATUSES, MONEY_CHANNELS } from '../../domain/model';
 import { publicUrlInput } from '../public-url-input';
 
 const name = z.string().trim().min(1, 'required').max(200);
@@ -21,6 +21,7 @@ export const UpdateIntegration = z
     // The rule (https, no userinfo, query or fragment, length caps) is the domain's: domain/sites/public-url.ts.
     publicUrl: publicUrlInput.nullable().optional(),
     ipnSecret: z.string().max(200).nullable().optional(),
+    moneyChannels: z.enum(MONEY_CHANNELS).optional(),
     graceDays: z.number().int().min(0).max(90).optional(),
     cancelMode: z.enum(['immediate', 'period_end']).optional(),
     secretGraceHours: z.number().int().min(0).max(24 * 30).optional(),

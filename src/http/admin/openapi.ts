@@ -1,4 +1,7 @@
-import { EVENT_STATUSES } from '../../domain/model';
+import { EVENT_STATUSES, MONEY_CHANNELS } from '../../domain/model';
+
+const MONEY_CHANNELS_DESCRIPTION =
+  'Which deliveries may move money-driven access. `any`: purchases, refunds and cancels from the Outbound API and IPN. `ipn_with_secret`: only IPN posts carrying the IPN secret_key; Outbound money events are then stored as `rejected` (tags, lists and other events are still taken).';
 
 /**
  * The OpenAPI 3.1 description of the admin API (`/api/v1`) and of the Kartra webhook route, served at
@@ -152,6 +155,7 @@ const schemas: Record<string, SchemaObject> = {
     lastUsedAt: nullableDateTime,
   }),
   IntegrationSettings: object({
+    moneyChannels: { type: 'string', enum: [...MONEY_CHANNELS], description: MONEY_CHANNELS_DESCRIPTION },
     publicUrl: nullableString,
     graceDays: integer,
     cancelMode: { type: 'string', enum: ['immediate', 'period_end'] },
@@ -189,6 +193,7 @@ const schemas: Record<string, SchemaObject> = {
           'Base of the webhook URL (`<publicUrl>/hooks/kartra/<key>/<secret>`); null uses the server default. https only (http only for localhost, 127.0.0.1 or [::1]); no user:pass@, no query or fragment (not even a bare `?` or `#`), no backslashes, no spaces; host name at most 253 characters, 63 per label. Trailing slashes are dropped. A value that breaks a rule is refused with 422 invalid_input naming the rule.',
       },
       ipnSecret: { type: ['string', 'null'], maxLength: 200, description: 'The IPN secret_key set in Kartra; null clears it.' },
+      moneyChannels: { type: 'string', enum: [...MONEY_CHANNELS], description: `${MONEY_CHANNELS_DESCRIPTION} \`ipn_with_secret\` needs an IPN secret (422 otherwise).` },
       graceDays: { type: 'integer', minimum: 0, maximum: 90 },
       cancelMode: { type: 'string', enum: ['immediate', 'period_end'] },
       secretGraceHours: { type: 'integer', minimum: 0, maximum: 720 },

@@ -27,6 +27,7 @@ export const presentIntegration = (state: IntegrationState) => ({
   lastEventAction: state.lastEventAction,
   ipnSecretSet: state.ipnSecretSet,
   settings: {
+    moneyChannels: state.moneyChannels,
     publicUrl: state.publicUrl,
     graceDays: state.graceDays,
     cancelMode: state.cancelMode,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MONEY_CHANNELS } from '../../domain/model';
 import { publicUrlInput } from '../public-url-input';
 
 /** Form bodies arrive as strings (urlencoded); these schemas turn them into typed values or field errors. */
@@ -42,6 +43,7 @@ export const SettingsForm = z.object({
   publicUrl: z.preprocess(blankToUndefined, publicUrlInput.optional()),
   ipnSecret: z.preprocess(blankToUndefined, z.string().max(200).optional()),
   clearIpnSecret: checkbox,
+  moneyChannels: z.enum(MONEY_CHANNELS, { error: 'choose which deliveries may grant or revoke access' }).optional(),
   graceDays: z.coerce.number({ error: 'a whole number of days' }).int('a whole number of days').min(0, '0 to 90 days').max(90, '0 to 90 days'),
   cancelMode: z.enum(['immediate', 'period_end'], { error: 'choose when a cancelled subscription ends access' }),
 });

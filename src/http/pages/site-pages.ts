@@ -81,6 +81,7 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
           graceDays: 'graceDays' in typed ? String(typed.graceDays ?? '') : String(state.graceDays),
           cancelMode: 'cancelMode' in typed ? String(typed.cancelMode ?? '') : state.cancelMode,
           ipnSecretSet: state.ipnSecretSet,
+          moneyChannels: typeof typed.moneyChannels === 'string' ? typed.moneyChannels : state.moneyChannels,
           secretGraceHours: state.secretGraceHours,
         },
         problem: extra.problem ?? null,
@@ -129,12 +130,13 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
         sites.updateSettings(site, {
           publicUrl: input.publicUrl ?? null,
           ipnSecret: input.clearIpnSecret ? null : input.ipnSecret,
+          moneyChannels: input.moneyChannels,
           graceDays: input.graceDays,
           cancelMode: input.cancelMode,
         });
         res.redirect(303, `/admin/sites/${site.id}/kartra?notice=saved`);
       },
-      (problem) => renderKartra(req, res, site, sites.integrationState(site), { problem, typed: { publicUrl: body.publicUrl, graceDays: body.graceDays, cancelMode: body.cancelMode } }),
+      (problem) => renderKartra(req, res, site, sites.integrationState(site), { problem, typed: { publicUrl: body.publicUrl, graceDays: body.graceDays, cancelMode: body.cancelMode, moneyChannels: body.moneyChannels } }),
     );
   });
 

@@ -1,0 +1,1 @@
+ALTER TABLE `sites` ADD `money_channels` text DEFAULT 'any' NOT NULL;
