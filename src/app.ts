@@ -22,7 +22,7 @@ export interface AppOptions {
   hookRateLimit: { burst: number; perSecond: number };
   /** Answers /healthz: true while the database answers. */
   isHealthy: () => boolean;
-  /** Failed sign-ins allowed per email and per address; tests lower them. */
+  /** Password checks allowed per email and address, per email, per address and per device cookie; see SignInLimits. */
   signInLimits?: SignInLimits;
 }
 

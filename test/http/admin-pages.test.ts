@@ -131,7 +131,7 @@ describe('App Station pages over HTTP', () => {
   });
 
   describe('sign-in rate limiting', () => {
-    it('refuses further attempts for an email after 5 failures, even with the right password, until the window passes', async () => {
+    it('refuses further attempts at an email from one address after 5 failures there, even with the right password, until the window passes', async () => {
       await createAdmin(t, 'ann@example.com', []);
       const agent = request.agent(t.app);
       const form = await agent.get('/admin/sign-in').expect(200);
@@ -146,7 +146,7 @@ describe('App Station pages over HTTP', () => {
       await agent.post('/admin/sign-in').type('form').send({ _csrf: token, email: 'ann@example.com', password: PASSWORD }).expect(303);
     });
 
-    it('refuses further attempts from one address after 20 failures across emails', async () => {
+    it('refuses further attempts from one address after 20 failures across emails, in browsers that never signed in there', async () => {
       await createAdmin(t, 'ann@example.com', []);
       const agent = request.agent(t.app);
       const token = csrfFrom((await agent.get('/admin/sign-in').expect(200)).text);

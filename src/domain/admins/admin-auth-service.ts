@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { InvalidInputError, NotFoundError } from '../errors';
 import type { AdminSession, AdminUser } from '../model';
 import type { Clock, Repositories } from '../ports';
@@ -132,6 +132,45 @@ export function createAdminAuthService({ repos, clock }: { repos: Repositories; 
     return { otherSessionsEnded: repos.adminSessions.deleteOthers(admin.id, signedIn.session.idHash) };
   }
 
+  /**
+   * The key that signs an admin's device cookies, derived from the stored password hash: only the server has it, it
+   * differs per admin (one admin's cookie says nothing about another's), and a password change replaces it, so every
+   * device cookie issued before the change stops counting as a known browser without a table to revoke them in.
+   * Someone who can read the database could forge one, but a device cookie never stands in for the password: it only
+   * keeps other people's failed guesses from counting against this browser.
+   */
+  function deviceKey(admin: AdminUser): Buffer {
+    return createHash('sha256').update('kartra-access device cookie\0', 'utf8').update(admin.passwordHash, 'utf8').digest();
+  }
+
+  const deviceMac = (admin: AdminUser, adminIdAndNonce: string) => createHmac('sha256', deviceKey(admin)).update(adminIdAndNonce, 'utf8').digest('base64url');
+
+  /**
+   * A device cookie value for a browser that just proved the password: `<adminId>.<nonce>.<mac>`. Later sign-ins
+   * from that browser are limited by its own failures only (see the sign-in limiter).
+   */
+  function issueDeviceToken(adminId: number): string {
+    const admin = repos.admins.findById(adminId);
+    if (!admin) throw new NotFoundError('admin', adminId);
+    const adminIdAndNonce = `${admin.id}.${randomBytes(16).toString('base64url')}`;
+    return `${adminIdAndNonce}.${deviceMac(admin, adminIdAndNonce)}`;
+  }
+
+  /**
+   * The device id (`<adminId>.<nonce>`) of a cookie this server issued to the admin with this email since their last
+   * password change; null for a missing, malformed, forged or other admin's cookie. The mac is compared in constant time.
+   */
+  function trustedDevice(deviceToken: string | undefined, email: string): string | null {
+    const parts = deviceToken?.split('.') ?? [];
+    const [adminId, nonce, mac] = parts;
+    if (parts.length !== 3 || !adminId || !nonce || !mac) return null;
+    const admin = repos.admins.findByEmail(normalizeEmail(email));
+    if (!admin || String(admin.id) !== adminId) return null;
+    const expected = Buffer.from(deviceMac(admin, `${adminId}.${nonce}`), 'utf8');
+    const presented = Buffer.from(mac, 'utf8');
+    return presented.length === expected.length && timingSafeEqual(presented, expected) ? `${adminId}.${nonce}` : null;
+  }
+
   /** Constant-time check of a form's CSRF token against the session's. */
   function csrfMatches(session: AdminSession, presented: unknown): boolean {
     if (typeof presented !== 'string') return false;
@@ -140,5 +179,5 @@ export function createAdminAuthService({ repos, clock }: { repos: Repositories; 
     return timingSafeEqual(a, b);
   }
 
-  return { createAdmin, grantSite, signIn, authenticate, signOut, csrfMatches, setTimeZone, changePassword };
+  return { createAdmin, grantSite, signIn, authenticate, signOut, csrfMatches, setTimeZone, changePassword, issueDeviceToken, trustedDevice };
 }

@@ -3,7 +3,8 @@ import type { AppServices } from '../admin/services';
 import { parseInput } from '../parse-input';
 import type { FormProblem, PageKit } from './page-kit';
 import { PasswordForm, TimeZoneForm } from './page-schemas';
-import { announceWait, type SignInLimiter } from './sign-in-limiter';
+import { readDeviceToken, setDeviceCookie } from './device-cookie';
+import { announceWait, type AttemptOutcome, type SignInLimiter } from './sign-in-limiter';
 
 const TIME_ZONES = Intl.supportedValuesOf('timeZone');
 
@@ -47,25 +48,36 @@ export function createAccountPages(services: AppServices, kit: PageKit, limiter:
 
   router.post('/account/password', async (req, res) => {
     const signedIn = kit.signedIn(res);
-    const ip = req.ip ?? 'unknown';
-    const waitMs = limiter.retryAfterMs(ip, signedIn.admin.email);
-    if (waitMs > 0) {
-      renderAccount(req, res, { password: { status: 429, errors: {}, message: `Too many wrong passwords. Try again in ${announceWait(res, waitMs)}.` } }, 429);
+    const { email } = signedIn.admin;
+    const reservation = limiter.reserve({ email, address: req.ip ?? 'unknown', deviceId: services.admins.trustedDevice(readDeviceToken(req), email) });
+    if (!reservation.granted) {
+      renderAccount(req, res, { password: { status: 429, errors: {}, message: `Too many wrong passwords. Try again in ${announceWait(res, reservation.retryAfterMs)}.` } }, 429);
       return;
     }
-    await kit.handleForm(
-      async () => {
-        const input = parseInput(PasswordForm, req.body);
-        const changed = await services.admins.changePassword(signedIn, input.currentPassword, input.newPassword);
-        if (!changed) {
-          limiter.recordFailure(ip, signedIn.admin.email);
-          renderAccount(req, res, { password: { status: 422, errors: { currentPassword: 'this is not your current password' }, message: 'Please correct the fields marked below.' } }, 422);
-          return;
-        }
-        res.redirect(303, '/admin/account?notice=password');
-      },
-      (problem) => renderAccount(req, res, { password: problem }, problem.status),
-    );
+    // Anything but a wrong current password (a form error, the new password refused) gives the slot back: only
+    // comparing the current password is a guess.
+    let outcome: AttemptOutcome = 'not-checked';
+    try {
+      await kit.handleForm(
+        async () => {
+          const input = parseInput(PasswordForm, req.body);
+          const changed = await services.admins.changePassword(signedIn, input.currentPassword, input.newPassword);
+          if (!changed) {
+            outcome = 'wrong-password';
+            renderAccount(req, res, { password: { status: 422, errors: { currentPassword: 'this is not your current password' }, message: 'Please correct the fields marked below.' } }, 422);
+            return;
+          }
+          outcome = 'signed-in';
+          // The change made every device cookie of this admin stale (they are signed with the old hash); this browser
+          // just proved the password, so it stays a known one.
+          setDeviceCookie(req, res, services.admins.issueDeviceToken(signedIn.admin.id));
+          res.redirect(303, '/admin/account?notice=password');
+        },
+        (problem) => renderAccount(req, res, { password: problem }, problem.status),
+      );
+    } finally {
+      reservation.settle(outcome);
+    }
   });
 
   return router;

@@ -8,7 +8,8 @@ import { SESSION_COOKIE } from './admin-session';
 import { clearCookie, readCookie, setCookie } from './cookies';
 import type { PageKit } from './page-kit';
 import { SignInForm } from './page-schemas';
-import { announceWait, type SignInLimiter } from './sign-in-limiter';
+import { readDeviceToken, setDeviceCookie } from './device-cookie';
+import { announceWait, type AttemptOutcome, type Reservation, type SignInLimiter } from './sign-in-limiter';
 
 const SIGN_IN_CSRF_COOKIE = 'ka_sign_in';
 const SESSION_COOKIE_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
@@ -22,6 +23,14 @@ function sameToken(a: string | undefined, b: unknown): boolean {
   if (!a || typeof b !== 'string') return false;
   const digest = (value: string) => createHash('sha256').update(value).digest();
   return timingSafeEqual(digest(a), digest(b));
+}
+
+/** The 429 message: when to retry, and what helps sooner when the whole account is limited. */
+function tooManyAttempts(res: Response, refusal: Extract<Reservation, { granted: false }>): string {
+  const wait = announceWait(res, refusal.retryAfterMs);
+  if (refusal.scope === 'email') return `Too many sign-in attempts for this account. Try again in ${wait}, or sign in from a browser you have signed in with before.`;
+  if (refusal.scope === 'device') return `Too many sign-in attempts from this browser. Try again in ${wait}.`;
+  return `Too many sign-in attempts. Try again in ${wait}.`;
 }
 
 /**
@@ -71,22 +80,27 @@ export function createAuthPages(services: AppServices, kit: PageKit, limiter: Si
       return;
     }
     const email = input.email.toLowerCase();
-    const ip = req.ip ?? 'unknown';
-    const waitMs = limiter.retryAfterMs(ip, email);
-    if (waitMs > 0) {
-      renderSignIn(req, res, { email: typedEmail, message: `Too many sign-in attempts. Try again in ${announceWait(res, waitMs)}.` }, 429);
+    const reservation = limiter.reserve({ email, address: req.ip ?? 'unknown', deviceId: services.admins.trustedDevice(readDeviceToken(req), email) });
+    if (!reservation.granted) {
+      renderSignIn(req, res, { email: typedEmail, message: tooManyAttempts(res, reservation) }, 429);
       return;
     }
-    const result = await services.admins.signIn(email, input.password, readCookie(req, SESSION_COOKIE));
-    if (!result) {
-      limiter.recordFailure(ip, email);
-      renderSignIn(req, res, { email: typedEmail, message: 'That email and password do not match an admin account.' }, 401);
-      return;
+    let outcome: AttemptOutcome = 'not-checked';
+    try {
+      const result = await services.admins.signIn(email, input.password, readCookie(req, SESSION_COOKIE));
+      if (!result) {
+        outcome = 'wrong-password';
+        renderSignIn(req, res, { email: typedEmail, message: 'That email and password do not match an admin account.' }, 401);
+        return;
+      }
+      outcome = 'signed-in';
+      clearCookie(req, res, SIGN_IN_CSRF_COOKIE);
+      setCookie(req, res, SESSION_COOKIE, result.sessionToken, SESSION_COOKIE_MAX_AGE_MS);
+      setDeviceCookie(req, res, services.admins.issueDeviceToken(result.signedIn.admin.id));
+      res.redirect(303, safeNext(body.next));
+    } finally {
+      reservation.settle(outcome);
     }
-    limiter.recordSuccess(email);
-    clearCookie(req, res, SIGN_IN_CSRF_COOKIE);
-    setCookie(req, res, SESSION_COOKIE, result.sessionToken, SESSION_COOKIE_MAX_AGE_MS);
-    res.redirect(303, safeNext(body.next));
   });
 
   router.post('/sign-out', (req, res) => {

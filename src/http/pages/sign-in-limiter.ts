@@ -2,17 +2,75 @@ import type { Response } from 'express';
 import type { Clock } from '../../domain/ports';
 import { countOf } from '../../domain/wording';
 
+/**
+ * Password checks allowed per window, in the shape of OWASP's "Slow Down Online Guessing Attacks with Device
+ * Cookies": a browser that signed in before (a valid device cookie) is judged only by its own failures, so guesses
+ * from elsewhere never lock the admin out of it; every other browser shares the stricter limits below.
+ */
 export interface SignInLimits {
   windowMs: number;
-  /** Failed attempts allowed per email within the window: slows guessing one admin's password. */
+  /** Per email from one address: one guesser on one account. Low, because it only ever stops that guesser. */
+  perEmailAndAddress: number;
+  /**
+   * Per email from all browsers without a device cookie: caps guessing one password from many addresses. Higher than
+   * the pair limit, since reaching it locks out the admin too, though only in browsers they never signed in with.
+   */
   perEmail: number;
-  /** Failed attempts allowed per client address: slows spraying one password over many emails. */
-  perIp: number;
+  /**
+   * Per address from browsers without a device cookie: slows spraying one password over many emails. Admins at that
+   * address who signed in there before keep their device cookie, so a sprayer behind a shared office address blocks
+   * only first-time browsers there, never everyone.
+   */
+  perAddress: number;
+  /** Per device cookie: a stolen cookie gives a guesser no more tries than one address would. */
+  perDevice: number;
 }
 
-export const DEFAULT_SIGN_IN_LIMITS: SignInLimits = { windowMs: 15 * 60 * 1000, perEmail: 5, perIp: 20 };
+export const DEFAULT_SIGN_IN_LIMITS: SignInLimits = { windowMs: 15 * 60 * 1000, perEmailAndAddress: 5, perEmail: 20, perAddress: 20, perDevice: 5 };
 
-export type SignInLimiter = ReturnType<typeof createSignInLimiter>;
+/** One password check about to happen: who it is for, where it comes from, and the verified device cookie, if any. */
+export interface SignInAttempt {
+  email: string;
+  address: string;
+  /** The id of a device cookie the domain verified for this email's admin; null for any other browser. */
+  deviceId: string | null;
+}
+
+/** Which limit refused an attempt, so the page can say what helps ("a browser you signed in with before"). */
+export type LimitScope = 'email-and-address' | 'email' | 'address' | 'device';
+
+/**
+ * How a reserved check ended. `wrong-password` keeps the count; `signed-in` gives the slot back and forgets earlier
+ * failures from this address or device (the person there knows the password); `not-checked` (a form error before the
+ * password was compared) gives the slot back only.
+ */
+export type AttemptOutcome = 'wrong-password' | 'signed-in' | 'not-checked';
+
+export type Reservation =
+  | { granted: true; settle(outcome: AttemptOutcome): void }
+  | { granted: false; retryAfterMs: number; scope: LimitScope };
+
+export interface CountedKey {
+  key: string;
+  limit: number;
+}
+
+/** A slot taken in one key's window; giving it back only counts while that window lasts. */
+export interface TakenSlot {
+  key: string;
+  windowStartMs: number;
+}
+
+/**
+ * Attempt counts per key in fixed windows. Kept in memory today; a database-backed store (several processes) must
+ * keep `take` atomic — all keys checked and counted in one transaction — or parallel requests slip past the limit.
+ */
+export interface AttemptCountStore {
+  /** Counts one attempt on every key when all are below their limits; otherwise counts nothing and names the full keys. */
+  take(keys: readonly CountedKey[], nowMs: number, windowMs: number): { taken: TakenSlot[] } | { full: { key: string; retryAfterMs: number }[] };
+  giveBack(slots: readonly TakenSlot[]): void;
+  clear(keys: readonly string[]): void;
+}
 
 /** For a refused attempt: sets Retry-After and returns the wait in whole minutes, for the message ("3 minutes"). */
 export function announceWait(res: Response, waitMs: number): string {
@@ -21,44 +79,91 @@ export function announceWait(res: Response, waitMs: number): string {
 }
 
 /**
- * Counts failed sign-ins in memory, per email and per client address, in a fixed window. In memory is enough for one
- * process; a restart forgets the counts, which only gives an attacker one more window.
+ * In process memory: enough for one process, and a restart forgets the counts, which only gives a guesser one more
+ * window. Synchronous, so a take cannot interleave with another request's.
  */
-export function createSignInLimiter(clock: Clock, limits: SignInLimits = DEFAULT_SIGN_IN_LIMITS) {
-  const failures = new Map<string, { count: number; windowStart: number }>();
+export function createMemoryAttemptCountStore(): AttemptCountStore {
+  const windows = new Map<string, { count: number; windowStartMs: number }>();
 
-  function current(key: string, now: number) {
-    const entry = failures.get(key);
-    if (!entry || now - entry.windowStart >= limits.windowMs) return null;
-    return entry;
+  function live(key: string, nowMs: number, windowMs: number) {
+    const entry = windows.get(key);
+    return entry && nowMs - entry.windowStartMs < windowMs ? entry : null;
   }
 
-  /** Milliseconds until another attempt is allowed, or 0 when one is allowed now. */
-  function retryAfterMs(ip: string, email: string): number {
-    const now = clock.now().getTime();
-    let wait = 0;
-    for (const [key, limit] of [[`ip:${ip}`, limits.perIp], [`email:${email}`, limits.perEmail]] as const) {
-      const entry = current(key, now);
-      if (entry && entry.count >= limit) wait = Math.max(wait, entry.windowStart + limits.windowMs - now);
+  function take(keys: readonly CountedKey[], nowMs: number, windowMs: number) {
+    if (windows.size > 10_000) {
+      for (const [key, entry] of windows) if (nowMs - entry.windowStartMs >= windowMs) windows.delete(key);
     }
-    return wait;
+    const full = keys.flatMap(({ key, limit }) => {
+      const entry = live(key, nowMs, windowMs);
+      return entry && entry.count >= limit ? [{ key, retryAfterMs: entry.windowStartMs + windowMs - nowMs }] : [];
+    });
+    if (full.length > 0) return { full };
+    const taken = keys.map(({ key }) => {
+      const entry = live(key, nowMs, windowMs) ?? { count: 0, windowStartMs: nowMs };
+      entry.count += 1;
+      windows.set(key, entry);
+      return { key, windowStartMs: entry.windowStartMs };
+    });
+    return { taken };
   }
 
-  function recordFailure(ip: string, email: string): void {
-    const now = clock.now().getTime();
-    if (failures.size > 10_000) {
-      for (const [key, entry] of failures) if (now - entry.windowStart >= limits.windowMs) failures.delete(key);
+  function giveBack(slots: readonly TakenSlot[]) {
+    for (const { key, windowStartMs } of slots) {
+      const entry = windows.get(key);
+      if (entry && entry.windowStartMs === windowStartMs && entry.count > 0) entry.count -= 1;
     }
-    for (const key of [`ip:${ip}`, `email:${email}`]) {
-      const entry = current(key, now);
-      if (entry) entry.count += 1;
-      else failures.set(key, { count: 1, windowStart: now });
+  }
+
+  function clear(keys: readonly string[]) {
+    for (const key of keys) windows.delete(key);
+  }
+
+  return { take, giveBack, clear };
+}
+
+export type SignInLimiter = ReturnType<typeof createSignInLimiter>;
+
+/**
+ * Limits password checks (sign-in and the current password on the account page). An attempt is reserved before the
+ * password is hashed, synchronously, and settled afterwards: checking first and counting after the hash let a
+ * burst of parallel guesses all pass the check while the first ones were still hashing.
+ */
+export function createSignInLimiter(clock: Clock, limits: SignInLimits = DEFAULT_SIGN_IN_LIMITS, store: AttemptCountStore = createMemoryAttemptCountStore()) {
+  const scopeOfKey = (key: string): LimitScope => key.slice(0, key.indexOf(':')) as LimitScope;
+
+  function keysFor(attempt: SignInAttempt): CountedKey[] {
+    // OWASP's device-cookie scheme: a trusted browser answers only for its own failures, so nobody elsewhere can
+    // use up its tries; every untrusted browser shares the per-email and per-address counts.
+    if (attempt.deviceId !== null) return [{ key: `device:${attempt.deviceId}`, limit: limits.perDevice }];
+    return [
+      { key: `email-and-address:${attempt.email} ${attempt.address}`, limit: limits.perEmailAndAddress },
+      { key: `email:${attempt.email}`, limit: limits.perEmail },
+      { key: `address:${attempt.address}`, limit: limits.perAddress },
+    ];
+  }
+
+  /** Takes a slot for one password check, or says how long until one is free. Call before any await. */
+  function reserve(attempt: SignInAttempt): Reservation {
+    const result = store.take(keysFor(attempt), clock.now().getTime(), limits.windowMs);
+    if ('full' in result) {
+      // The attempt waits for the last full limit to reopen; the scope named is that one.
+      const longest = result.full.reduce((a, b) => (b.retryAfterMs > a.retryAfterMs ? b : a));
+      return { granted: false, retryAfterMs: longest.retryAfterMs, scope: scopeOfKey(longest.key) };
     }
+    let settled = false;
+    return {
+      granted: true,
+      settle(outcome) {
+        if (settled) return;
+        settled = true;
+        if (outcome === 'wrong-password') return;
+        store.giveBack(result.taken);
+        // Failures for the whole email or address may be someone else's guesses, so only these two are forgotten.
+        if (outcome === 'signed-in') store.clear(result.taken.map(({ key }) => key).filter((key) => key.startsWith('email-and-address:') || key.startsWith('device:')));
+      },
+    };
   }
 
-  function recordSuccess(email: string): void {
-    failures.delete(`email:${email}`);
-  }
-
-  return { retryAfterMs, recordFailure, recordSuccess };
+  return { reserve };
 }
