@@ -1,3 +1,5 @@
+import { instantToWallClock, wallClockToInstant } from '../../domain/wall-clock';
+
 /** Formatting for the admin pages: every time is shown in the admin's zone, with the zone named. */
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
@@ -28,41 +30,25 @@ export function formatTime(date: Date | null | undefined, timeZone: string, miss
 /** Machine-readable form for `<time datetime>`. */
 export const isoTime = (date: Date | null | undefined): string => (date ? date.toISOString() : '');
 
-function zoneOffsetMs(at: Date, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(at);
-  const get = (type: string) => Number(parts.find((part) => part.type === type)?.value ?? 0);
-  const wall = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
-  return wall - Math.floor(at.getTime() / 1000) * 1000;
-}
-
 /**
- * A `datetime-local` value ("2025-03-04T09:30"), read as wall time in `timeZone`. Null when it is not such a value.
- * Two passes settle the offset on either side of a daylight-saving change.
+ * A `datetime-local` value ("2025-03-04T09:30"), read as wall time in `timeZone`; null when it is not such a value
+ * or names no real time (30 February). It is read as a Kartra time is (domain/wall-clock.ts), so that the two
+ * name the same instant for the same wall clock: a time in a spring-forward gap moves forward by the gap, and an
+ * ambiguous fall-back time is its first occurrence.
  */
 export function wallTimeToDate(value: string, timeZone: string): Date | null {
   const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(value.trim());
   if (!match) return null;
-  const [, y, mo, d, h, mi] = match.map(Number) as [number, number, number, number, number, number];
-  const wall = Date.UTC(y, mo - 1, d, h, mi);
-  if (Number.isNaN(wall)) return null;
-  let guess = wall - zoneOffsetMs(new Date(wall), timeZone);
-  guess = wall - zoneOffsetMs(new Date(guess), timeZone);
-  return new Date(guess);
+  const [, year, month, day, hour, minute] = match.map(Number) as [number, number, number, number, number, number];
+  return wallClockToInstant({ year, month, day, hour, minute, second: 0 }, timeZone) ?? null;
 }
+
+const pad = (value: number, width = 2) => String(value).padStart(width, '0');
 
 /** The `datetime-local` value for a time in `timeZone`, to prefill inputs. */
 export function dateToWallTime(date: Date, timeZone: string): string {
-  const local = new Date(date.getTime() + zoneOffsetMs(date, timeZone));
-  return local.toISOString().slice(0, 16);
+  const wall = instantToWallClock(date, timeZone);
+  return `${pad(wall.year, 4)}-${pad(wall.month)}-${pad(wall.day)}T${pad(wall.hour)}:${pad(wall.minute)}`;
 }
 
 export function plural(count: number, one: string, many = `${one}s`): string {
