@@ -7,7 +7,7 @@
  * the hot path; "ten years" spreads the times to defeat every cache. Each row is the best of three rounds.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Temporal } from 'temporal-polyfill';
@@ -27,8 +27,8 @@ interface Legacy {
 
 /** The replaced code, from git; undefined outside a checkout holding the commit. */
 function loadLegacy(): Legacy | undefined {
+  const folder = mkdtempSync(join(tmpdir(), 'wall-clock-bench-'));
   try {
-    const folder = mkdtempSync(join(tmpdir(), 'wall-clock-bench-'));
     const files = { kartra: 'src/domain/kartra/kartra-time.ts', format: 'src/http/pages/format.ts' };
     for (const [name, path] of Object.entries(files)) {
       writeFileSync(join(folder, `${name}.ts`), execFileSync('git', ['show', `${LEGACY_COMMIT}:${path}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
@@ -40,6 +40,9 @@ function loadLegacy(): Legacy | undefined {
     return { parseKartraTime: kartra.parseKartraTime, wallTimeToDate: format.wallTimeToDate, dateToWallTime: format.dateToWallTime };
   } catch {
     return undefined;
+  } finally {
+    // Once required, the copies live in memory.
+    rmSync(folder, { recursive: true, force: true });
   }
 }
 
