@@ -3,11 +3,11 @@ import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import type { Server } from 'node:http';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
-import { createAdmin, signIn } from '../support/admin-pages';
+import { createAdmin, PASSWORD, signIn } from '../support/admin-pages';
 import { buildMapping, buildSite, type SiteWithHook } from '../support/factories';
 import { ipnFixtureFields, outboundFixture } from '../support/kartra-fixtures';
 import { buildTestApp, type TestApp } from '../support/test-app';
-import { count, listenOnLoopback, reportFigure } from './support';
+import { count, listRoutes, listenOnLoopback, reportFigure } from './support';
 
 const IPN_SECRET = 'wc-ipn-3f9a71c2';
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202);
@@ -128,8 +128,27 @@ function sendRaw(port: number, bytes: Buffer): Promise<{ status: number; body: s
       const text = Buffer.concat(chunks).toString('utf8');
       done({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), body: text.slice(text.indexOf('\r\n\r\n') + 4) });
     });
-    socket.end(bytes);
+    // Written without a FIN: on a half-close Node aborts the requests still in flight, which no real client does.
+    socket.write(bytes);
   });
+}
+
+/** Signs in through the real form over HTTP; returns the session cookie and the session's CSRF token. */
+async function signInOverHttp(baseUrl: string, email: string): Promise<{ cookie: string; csrf: string }> {
+  const cookiesOf = (response: Response) => response.headers.getSetCookie().map((cookie) => cookie.split(';')[0] ?? '');
+  const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+  const form = await fetch(`${baseUrl}/admin/sign-in`);
+  const formCookie = cookiesOf(form).join('; ');
+  const signedIn = await fetch(`${baseUrl}/admin/sign-in`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: formCookie },
+    body: new URLSearchParams({ _csrf: csrfOf(await form.text()), email, password: PASSWORD }).toString(),
+  });
+  const cookie = cookiesOf(signedIn).find((pair) => pair.startsWith('ka_session=')) ?? '';
+  if (signedIn.status !== 303 || cookie === '') throw new Error(`sign-in failed: ${signedIn.status}`);
+  const page = await fetch(`${baseUrl}/admin/account`, { headers: { cookie } });
+  return { cookie, csrf: csrfOf(await page.text()) };
 }
 
 const hostileRequest: fc.Arbitrary<HostileRequest> = fc.record({
@@ -164,6 +183,7 @@ describe('hostile paths, headers and IPN key spellings to a real port', () => {
   let other: SiteWithHook;
   let server: Server;
   let port: number;
+  let baseUrl: string;
   const logLines: string[] = [];
 
   beforeAll(async () => {
@@ -174,7 +194,8 @@ describe('hostile paths, headers and IPN key spellings to a real port', () => {
     await t.api.put(`/sites/${site.siteId}/kartra`, { ipnSecret: IPN_SECRET }).expect(200);
     const listening = await listenOnLoopback(t.app);
     server = listening.server;
-    port = Number(new URL(listening.baseUrl).port);
+    baseUrl = listening.baseUrl;
+    port = Number(new URL(baseUrl).port);
   });
   afterAll(async () => {
     await new Promise((done) => server.close(done));
@@ -259,5 +280,43 @@ describe('hostile paths, headers and IPN key spellings to a real port', () => {
     expect({ fiveHundreds, lost, storedElsewhere, secretsInLog, secretsShown }).toEqual({ fiveHundreds: 0, lost: 0, storedElsewhere: 0, secretsInLog: 0, secretsShown: 0 });
     expect(reached).toBeGreaterThan(runs / 4);
     expect(log.length).toBeGreaterThan(0);
+  }, 600_000);
+
+  it('answers every route in the router table without a 5xx, signed in or not, for malformed escapes in any param and bodies that lie about their encoding', async () => {
+    await createAdmin(t, 'sweeper@example.com', [site.siteId, other.siteId]);
+    const { cookie, csrf } = await signInOverHttp(baseUrl, 'sweeper@example.com');
+    const routes = listRoutes(t.app);
+    const badParams = ['%', '%zz', '%C3%28', '%E0%A4%A', '%00', '..%2F..%2F', '%25%'];
+    const bodies: { header: string | null; body: Buffer; contentType: string }[] = [
+      { header: 'gzip', body: Buffer.from('{}'), contentType: 'application/json' },
+      { header: 'deflate', body: Buffer.from('_csrf=x&name=y'), contentType: 'application/x-www-form-urlencoded' },
+      { header: 'br', body: Buffer.from('{"name":"x"}'), contentType: 'application/json' },
+      { header: 'compress', body: Buffer.from('{}'), contentType: 'application/json' },
+      { header: 'gzip', body: gzipSync(Buffer.alloc(4 * 1024 * 1024, 0x7b)), contentType: 'application/json' },
+      { header: null, body: Buffer.from('{"name":'), contentType: 'application/json' },
+      { header: null, body: Buffer.from(`_csrf=${csrf}&name=%`), contentType: 'application/x-www-form-urlencoded; charset=x-unknown' },
+    ];
+    const credentials: Record<string, string>[] = [{}, { authorization: `Bearer ${t.api.token}` }, { cookie }];
+    const statuses = new Map<number, number>();
+    const fiveHundreds: string[] = [];
+    let requests = 0;
+    for (const route of routes) {
+      const paths = [route.path.replace(/:(\w+)/g, (_whole, name: string) => (name === 'siteId' ? String(site.siteId) : '1')), ...badParams.map((bad) => route.path.replace(/:(\w+)/g, bad))];
+      for (const path of new Set(paths)) {
+        for (const headers of credentials) {
+          for (const body of route.method === 'GET' ? [null] : bodies) {
+            requests++;
+            const head = [`${route.method} ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close', ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
+            if (body) head.push(`Content-Type: ${body.contentType}`, `Content-Length: ${body.body.length}`, ...(body.header ? [`Content-Encoding: ${body.header}`] : []));
+            const response = await sendRaw(port, Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`), body?.body ?? Buffer.alloc(0)]));
+            statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+            if (response.status >= 500 || response.status === 0) fiveHundreds.push(`${route.method} ${path} ${body?.header ?? 'plain'} ${Object.keys(headers).join(',') || 'anonymous'}: ${response.status}`);
+          }
+        }
+      }
+    }
+    reportFigure('hostile requests on every route', { routes: routes.length, requests, '5xx': fiveHundreds.length, statuses: JSON.stringify(Object.fromEntries(statuses)) });
+    expect(fiveHundreds).toEqual([]);
+    expect(routes.length).toBeGreaterThan(40);
   }, 600_000);
 });
