@@ -55,6 +55,10 @@ export function createApp(options: AppOptions): Express {
           objectSrc: ["'none'"],
         },
       },
+      // same-origin, not helmet's no-referrer: under no-referrer a browser sends `Origin: null` with every form post
+      // (Fetch standard, "append a request Origin header"), and the admin pages' Origin check (requireSameOrigin)
+      // would refuse them all. same-origin still sends nothing to any other site.
+      referrerPolicy: { policy: 'same-origin' },
     }),
   );
   app.use(requestLog(logger));

@@ -184,6 +184,33 @@ describe('App Station in a real browser', () => {
     expect(consoleErrors).toEqual([]);
   }, 60_000);
 
+  it('refuses a form posted from a page of another origin on the same host, even with the session and its CSRF token', async () => {
+    const kartraUrl = `${baseUrl}/admin/sites/${siteId}/kartra`;
+    await page.goto(kartraUrl);
+    const csrf = await page.locator('input[name="_csrf"]').first().inputValue();
+    const secretsBefore = (composed.services.sites.integrationState(composed.services.sites.requireSite(siteId, 'all'))).secrets.length;
+    // Another port of 127.0.0.1 is another origin but the same site, so the SameSite=Lax session cookie still goes
+    // with the post: only the Origin check stands between this page and a rotated webhook URL.
+    const evil = createServer((_req, res) => {
+      res.setHeader('Content-Type', 'text/html');
+      res.end(`<form id="f" method="post" action="${kartraUrl}/rotate"><input name="_csrf" value="${csrf}"></form><script>document.getElementById('f').submit()</script>`);
+    });
+    await new Promise<void>((done) => evil.listen(0, '127.0.0.1', done));
+    try {
+      const answer = page.waitForResponse((response) => response.url() === `${kartraUrl}/rotate`);
+      // The page submits itself as it loads, so its own load is not waited for.
+      await page.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`, { waitUntil: 'commit' });
+      expect((await answer).status()).toBe(403);
+      await page.waitForURL(`${kartraUrl}/rotate`);
+      await expect(page.getByText('this form was sent from another site').count()).resolves.toBe(1);
+    } finally {
+      // The browser keeps its connection alive; close would wait for it.
+      evil.closeAllConnections();
+      await new Promise((done) => evil.close(done));
+    }
+    expect(composed.services.sites.integrationState(composed.services.sites.requireSite(siteId, 'all')).secrets.length).toBe(secretsBefore);
+  }, 60_000);
+
   it('is usable at phone width', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const [name, path] of [['09-phone-webhook-activity', 'events'], ['10-phone-kartra', 'kartra'], ['11-phone-mappings', 'mappings']] as const) {

@@ -442,7 +442,7 @@ describe('security headers from helmet', () => {
           ['x-content-type-options nosniff', header('x-content-type-options') === 'nosniff'],
           ['x-frame-options', /^(DENY|SAMEORIGIN)$/.test(header('x-frame-options'))],
           ['strict-transport-security', header('strict-transport-security').includes('max-age=')],
-          ['referrer-policy no-referrer', header('referrer-policy') === 'no-referrer'],
+          ['referrer-policy same-origin', header('referrer-policy') === 'same-origin'],
           ['cross-origin-opener-policy', header('cross-origin-opener-policy') === 'same-origin'],
           ['cross-origin-resource-policy', header('cross-origin-resource-policy') === 'same-origin'],
           ['x-permitted-cross-domain-policies', header('x-permitted-cross-domain-policies') === 'none'],
