@@ -59,7 +59,7 @@ export async function runAdminCommand(argv: string[], services: AppServices, std
       console.error('admin grant needs exactly one --site <siteId>');
       return 2;
     }
-    services.admins.grantSite(values.email, siteIds[0] as number);
+    await services.admins.grantSite(values.email, siteIds[0] as number);
     console.log(`${values.email.trim().toLowerCase()} now administers site ${siteIds[0]}`);
     return 0;
   }

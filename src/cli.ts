@@ -82,13 +82,13 @@ async function run(argv: string[], env: Record<string, string | undefined>): Pro
         console.error('--site takes a site id (a number)');
         return 2;
       }
-      const { token, record } = services.tokens.create(values.name, siteId);
+      const { token, record } = await services.tokens.create(values.name, siteId);
       console.log(`token ${record.id} "${record.name}" created${siteId === null ? ' (all sites)' : ` (site ${siteId})`}. Copy it now; it is not shown again:`);
       console.log(token);
       return 0;
     }
     if (command === 'token' && subcommand === 'list') {
-      const tokens = services.tokens.list();
+      const tokens = await services.tokens.list();
       if (tokens.length === 0) console.log('no tokens yet: npm run cli -- token create --name <name>');
       for (const token of tokens) {
         const state = token.revokedAt ? `revoked ${token.revokedAt.toISOString()}` : 'active';
@@ -103,17 +103,17 @@ async function run(argv: string[], env: Record<string, string | undefined>): Pro
         console.error('token revoke needs a token id');
         return 2;
       }
-      services.tokens.revoke(tokenId);
+      await services.tokens.revoke(tokenId);
       console.log(`token ${tokenId} revoked`);
       return 0;
     }
     if (command === 'prune') {
-      const { sitesChecked, bodiesPruned } = retention.pruneRawBodies();
+      const { sitesChecked, bodiesPruned } = await retention.pruneRawBodies();
       console.log(`${bodiesPruned} raw bod${bodiesPruned === 1 ? 'y' : 'ies'} pruned across ${countOf(sitesChecked, 'site')}`);
       return 0;
     }
     if (command === 'sweep') {
-      console.log(`${countOf(services.access.sweepExpired(10_000), 'grant')} recorded as ended`);
+      console.log(`${countOf(await services.access.sweepExpired(10_000), 'grant')} recorded as ended`);
       return 0;
     }
     console.error(`unknown command: ${positionals.join(' ')}\n\n${USAGE}`);

@@ -1,7 +1,6 @@
 import { createApp } from './app';
 import type { Config } from './config';
 import { openDatabase } from './db/database';
-import { createRepositories } from './db/repositories';
 import { createAdminAuthService } from './domain/admins/admin-auth-service';
 import { createAccessService } from './domain/access/access-service';
 import { createAttentionService } from './domain/attention/attention-service';
@@ -28,10 +27,9 @@ export function composeServices(config: Config, options: ComposeOptions = {}) {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = openDatabase(config.databasePath);
-  const repos = createRepositories(database.db);
-  const { transaction, groupCommit } = database;
+  const { repos, transaction } = database;
   const access = createAccessService({ repos, clock, transaction });
-  const intake = createIntakeService({ repos, clock, transaction, groupCommit, access, kartraTimeZone: config.kartraTimeZone, maxContentBytes: config.webhookBodyLimitBytes });
+  const intake = createIntakeService({ repos, clock, transaction, access, kartraTimeZone: config.kartraTimeZone, maxContentBytes: config.webhookBodyLimitBytes });
   const mappings = createProductMappingService({ repos, clock, transaction, access, intake });
   const services: AppServices = {
     clock,
@@ -76,24 +74,35 @@ export function composeApp(config: Config, options: ComposeOptions = {}) {
    * Records grants whose time has come (grace, paid period, manual expiry) even when no event arrives, and prunes raw
    * bodies past their site's retention.
    */
+  async function sweepOnce(): Promise<void> {
+    try {
+      const swept = await services.access.sweepExpired();
+      if (swept > 0) logger.info({ swept }, 'expired grants recorded');
+    } catch (error) {
+      logger.error({ err: describeError(error) }, 'sweep failed');
+    }
+    const nowMs = services.clock.now().getTime();
+    if (lastPruneAtMs !== null && nowMs - lastPruneAtMs < PRUNE_INTERVAL_MS) return;
+    lastPruneAtMs = nowMs;
+    try {
+      const { bodiesPruned } = await retention.pruneRawBodies();
+      if (bodiesPruned > 0) logger.info({ bodiesPruned }, 'raw bodies past retention pruned');
+    } catch (error) {
+      logger.error({ err: describeError(error) }, 'raw body pruning failed');
+    }
+  }
+
+  /** A sweep still running when the next tick comes (a large backlog) is not started twice. */
+  let sweeping = false;
+
   function startSweep(): void {
     if (config.sweepIntervalSeconds <= 0 || sweepTimer) return;
     sweepTimer = setInterval(() => {
-      try {
-        const swept = services.access.sweepExpired();
-        if (swept > 0) logger.info({ swept }, 'expired grants recorded');
-      } catch (error) {
-        logger.error({ err: describeError(error) }, 'sweep failed');
-      }
-      const nowMs = services.clock.now().getTime();
-      if (lastPruneAtMs !== null && nowMs - lastPruneAtMs < PRUNE_INTERVAL_MS) return;
-      lastPruneAtMs = nowMs;
-      try {
-        const { bodiesPruned } = retention.pruneRawBodies();
-        if (bodiesPruned > 0) logger.info({ bodiesPruned }, 'raw bodies past retention pruned');
-      } catch (error) {
-        logger.error({ err: describeError(error) }, 'raw body pruning failed');
-      }
+      if (sweeping) return;
+      sweeping = true;
+      void sweepOnce().finally(() => {
+        sweeping = false;
+      });
     }, config.sweepIntervalSeconds * 1000);
     sweepTimer.unref();
   }

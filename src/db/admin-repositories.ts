@@ -1,6 +1,7 @@
 import { and, asc, eq, lte, ne } from 'drizzle-orm';
 import type { AdminSession, AdminUser } from '../domain/model';
 import type { AdminSessionRepository, AdminUserRepository } from '../domain/ports';
+import type { Sync } from './sync';
 import type { Db } from './database';
 import { adminSessions, adminSiteAccess, adminUsers } from './schema';
 import { toDate, toDateOrNull, toMs } from './time-columns';
@@ -13,7 +14,7 @@ function toSession(row: typeof adminSessions.$inferSelect): AdminSession {
   return { ...row, createdAt: toDate(row.createdAt), lastSeenAt: toDate(row.lastSeenAt), expiresAt: toDate(row.expiresAt) };
 }
 
-export function createAdminUserRepository(db: Db): AdminUserRepository {
+export function createAdminUserRepository(db: Db): Sync<AdminUserRepository> {
   return {
     create: ({ email, passwordHash, timeZone, createdAt }) =>
       toAdmin(db.insert(adminUsers).values({ email, passwordHash, timeZone, createdAt: toMs(createdAt) }).returning().get()),
@@ -48,7 +49,7 @@ export function createAdminUserRepository(db: Db): AdminUserRepository {
   };
 }
 
-export function createAdminSessionRepository(db: Db): AdminSessionRepository {
+export function createAdminSessionRepository(db: Db): Sync<AdminSessionRepository> {
   return {
     create: (session) => {
       db.insert(adminSessions)

@@ -3,18 +3,20 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { RunInGroupCommit, RunInTransaction } from '../domain/ports';
-import { createGroupCommit } from './group-commit';
+import type { Repositories, RunInTransaction } from '../domain/ports';
+import { createRepositories } from './repositories';
 import * as schema from './schema';
+import { createSqliteUnitOfWork } from './unit-of-work';
 
 export type Db = BetterSQLite3Database<typeof schema>;
 
 export interface OpenDatabase {
   db: Db;
   sqlite: Database.Database;
+  /** The repositories for work outside a transaction; each call commits on its own. */
+  repos: Repositories;
+  /** Units of work; concurrent ones share one durable commit (see unit-of-work.ts). */
   transaction: RunInTransaction;
-  /** Groups the commits of concurrent webhook deliveries into one durable transaction. */
-  groupCommit: RunInGroupCommit;
   close(): void;
 }
 
@@ -35,16 +37,14 @@ export function openDatabase(file: string, options: { migrate?: boolean } = {}):
   sqlite.pragma('temp_store = MEMORY');
   const db = drizzle(sqlite, { schema });
   if (options.migrate !== false) migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
-  // IMMEDIATE takes the write lock at BEGIN, so two processes on one file cannot both read-then-write and deadlock.
-  // Nested calls become savepoints (better-sqlite3), which roll back on their own when their callback throws.
-  // Built once: better-sqlite3's transaction() wraps its function four ways (deferred, immediate…) on every call.
-  const runInTransaction = sqlite.transaction((work: () => unknown) => work());
-  const transaction: RunInTransaction = <T>(work: () => T) => runInTransaction.immediate(work) as T;
+  // IMMEDIATE (in unit-of-work.ts) takes the write lock at BEGIN, so two processes on one file cannot both
+  // read-then-write and deadlock.
+  const { repos, transaction } = createSqliteUnitOfWork(sqlite, createRepositories(db));
   return {
     db,
     sqlite,
+    repos,
     transaction,
-    groupCommit: createGroupCommit(sqlite),
     close: () => {
       if (sqlite.open) sqlite.close();
     },

@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, sql, type SQL } from 'drizzle-orm';
 import type { EventStatus, PaymentFact, PaymentFactKind, WebhookEventRecord, WebhookEventSummary } from '../domain/model';
 import type { EventQuery, PaymentFactRepository, WebhookEventRepository } from '../domain/ports';
+import type { Sync } from './sync';
 import type { Db } from './database';
 import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
 import { eventFingerprints, paymentFacts, webhookEvents } from './schema';
@@ -71,7 +72,7 @@ interface PageShape {
 
 const undefinedIfMissing = <T, R>(value: T | undefined, map: (value: T) => R): R | undefined => (value === undefined ? undefined : map(value));
 
-export function createWebhookEventRepository(db: Db): WebhookEventRepository {
+export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepository> {
   const p = sql.placeholder;
   const insertEvent = db
     .insert(webhookEvents)
@@ -397,7 +398,7 @@ function toFact(row: typeof paymentFacts.$inferSelect): PaymentFact {
   };
 }
 
-export function createPaymentFactRepository(db: Db): PaymentFactRepository {
+export function createPaymentFactRepository(db: Db): Sync<PaymentFactRepository> {
   const p = sql.placeholder;
   const insertFact = db
     .insert(paymentFacts)

@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, isNotNull, lte, sql } from 'drizzle-orm';
 import type { Grant, GrantChange, GrantHistoryEntry, GrantSourceType, GrantStatus } from '../domain/model';
 import type { GrantRepository } from '../domain/ports';
+import type { Sync } from './sync';
 import type { Db } from './database';
 import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
 import { grantHistory, grants } from './schema';
@@ -21,7 +22,7 @@ function toHistory(row: typeof grantHistory.$inferSelect): GrantHistoryEntry {
   return { ...row, change: row.change as GrantChange, at: toDate(row.at) };
 }
 
-export function createGrantRepository(db: Db): GrantRepository {
+export function createGrantRepository(db: Db): Sync<GrantRepository> {
   const p = sql.placeholder;
   const insertGrant = db
     .insert(grants)

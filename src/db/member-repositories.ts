@@ -1,6 +1,7 @@
 import { and, asc, eq, gt, or, sql } from 'drizzle-orm';
 import type { Member, MemberEmailChange, Product } from '../domain/model';
 import type { MemberRepository, ProductRepository } from '../domain/ports';
+import type { Sync } from './sync';
 import type { Db } from './database';
 import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
 import { memberEmailChanges, members, productLevels, products } from './schema';
@@ -15,7 +16,7 @@ function likePattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
 }
 
-export function createMemberRepository(db: Db): MemberRepository {
+export function createMemberRepository(db: Db): Sync<MemberRepository> {
   const p = sql.placeholder;
   const byLeadId = db
     .select()
@@ -124,7 +125,7 @@ export function createMemberRepository(db: Db): MemberRepository {
 }
 
 
-export function createProductRepository(db: Db): ProductRepository {
+export function createProductRepository(db: Db): Sync<ProductRepository> {
   function levelIdsByProduct(siteId: number): Map<string, number[]> {
     const map = new Map<string, number[]>();
     for (const row of db.select().from(productLevels).where(eq(productLevels.siteId, siteId)).orderBy(asc(productLevels.levelId)).all()) {

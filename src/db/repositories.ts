@@ -1,4 +1,4 @@
-import type { Repositories } from '../domain/ports';
+import type { SyncRepositories } from './sync';
 import { createAdminSessionRepository, createAdminUserRepository } from './admin-repositories';
 import type { Db } from './database';
 import { createPaymentFactRepository, createWebhookEventRepository } from './event-repositories';
@@ -7,7 +7,7 @@ import { createRawBodyRetentionRepository } from './retention-repository';
 import { createMemberRepository, createProductRepository } from './member-repositories';
 import { createAccessLevelRepository, createApiTokenRepository, createSiteRepository, createWebhookSecretRepository } from './site-repositories';
 
-export function createRepositories(db: Db): Repositories {
+export function createRepositories(db: Db): SyncRepositories {
   return {
     sites: createSiteRepository(db),
     secrets: createWebhookSecretRepository(db),

@@ -1,10 +1,11 @@
 import { and, asc, eq, isNull, lt, ne } from 'drizzle-orm';
 import type { RawBodyRetentionRepository } from '../domain/ports';
+import type { Sync } from './sync';
 import type { Db } from './database';
 import { webhookEvents } from './schema';
 import { toMs } from './time-columns';
 
-export function createRawBodyRetentionRepository(db: Db): RawBodyRetentionRepository {
+export function createRawBodyRetentionRepository(db: Db): Sync<RawBodyRetentionRepository> {
   return {
     pruneRawBodies: (siteId, receivedBefore, prunedAt, limit) => {
       // Failed events keep their body until an admin has re-applied them: it is the only copy of what Kartra sent.

@@ -1,6 +1,7 @@
 import { and, asc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import type { AccessLevel, ApiToken, CancelMode, MoneyChannels, Site, WebhookSecret } from '../domain/model';
 import type { AccessLevelRepository, ApiTokenRepository, SiteRepository, WebhookSecretRepository } from '../domain/ports';
+import type { Sync } from './sync';
 import type { Db } from './database';
 import { accessLevels, apiTokens, sites, webhookSecrets } from './schema';
 import { toDate, toDateOrNull, toMs } from './time-columns';
@@ -9,7 +10,7 @@ function toSite(row: typeof sites.$inferSelect): Site {
   return { ...row, cancelMode: row.cancelMode as CancelMode, moneyChannels: row.moneyChannels as MoneyChannels, createdAt: toDate(row.createdAt) };
 }
 
-export function createSiteRepository(db: Db): SiteRepository {
+export function createSiteRepository(db: Db): Sync<SiteRepository> {
   const byKey = db
     .select()
     .from(sites)
@@ -53,7 +54,7 @@ function toSecret(row: typeof webhookSecrets.$inferSelect): WebhookSecret {
   };
 }
 
-export function createWebhookSecretRepository(db: Db): WebhookSecretRepository {
+export function createWebhookSecretRepository(db: Db): Sync<WebhookSecretRepository> {
   const p = sql.placeholder;
   const usable = db
     .select()
@@ -86,7 +87,7 @@ function toLevel(row: typeof accessLevels.$inferSelect): AccessLevel {
   return { ...row, createdAt: toDate(row.createdAt) };
 }
 
-export function createAccessLevelRepository(db: Db): AccessLevelRepository {
+export function createAccessLevelRepository(db: Db): Sync<AccessLevelRepository> {
   return {
     create: (siteId, name, createdAt) => toLevel(db.insert(accessLevels).values({ siteId, name, createdAt: toMs(createdAt) }).returning().get()),
     list: (siteId) => db.select().from(accessLevels).where(eq(accessLevels.siteId, siteId)).orderBy(asc(accessLevels.name), asc(accessLevels.id)).all().map(toLevel),
@@ -122,7 +123,7 @@ function toToken(row: typeof apiTokens.$inferSelect): ApiToken {
 /** "Last used" is for spotting unused tokens; a minute's precision is plenty. */
 const TOKEN_USE_RESOLUTION_MS = 60_000;
 
-export function createApiTokenRepository(db: Db): ApiTokenRepository {
+export function createApiTokenRepository(db: Db): Sync<ApiTokenRepository> {
   const p = sql.placeholder;
   const activeByHash = db
     .select()

@@ -27,32 +27,32 @@ export interface Clock {
 }
 
 export interface SiteRepository {
-  create(input: { key: string; name: string; createdAt: Date }): Site;
-  findById(siteId: number): Site | null;
-  findByKey(key: string): Site | null;
-  list(siteIds: number[] | 'all'): Site[];
+  create(input: { key: string; name: string; createdAt: Date }): Promise<Site>;
+  findById(siteId: number): Promise<Site | null>;
+  findByKey(key: string): Promise<Site | null>;
+  list(siteIds: number[] | 'all'): Promise<Site[]>;
   update(
     siteId: number,
     changes: Partial<Pick<Site, 'name' | 'publicUrl' | 'kartraEnabled' | 'ipnSecretHash' | 'moneyChannels' | 'graceDays' | 'cancelMode' | 'secretGraceHours' | 'quietFeedHours' | 'rawBodyRetentionDays'>>,
-  ): void;
+  ): Promise<void>;
 }
 
 export interface WebhookSecretRepository {
-  add(input: { siteId: number; secretHash: string; secretHint: string; createdAt: Date }): WebhookSecret;
+  add(input: { siteId: number; secretHash: string; secretHint: string; createdAt: Date }): Promise<WebhookSecret>;
   /** The current secret and any retired one still inside its grace period. */
-  listUsable(siteId: number, now: Date): WebhookSecret[];
-  listAll(siteId: number): WebhookSecret[];
-  retireCurrent(siteId: number, retiredAt: Date, validUntil: Date): void;
-  markUsed(secretId: number, usedAt: Date): void;
+  listUsable(siteId: number, now: Date): Promise<WebhookSecret[]>;
+  listAll(siteId: number): Promise<WebhookSecret[]>;
+  retireCurrent(siteId: number, retiredAt: Date, validUntil: Date): Promise<void>;
+  markUsed(secretId: number, usedAt: Date): Promise<void>;
 }
 
 export interface AccessLevelRepository {
-  create(siteId: number, name: string, createdAt: Date): AccessLevel;
-  list(siteId: number): AccessLevel[];
-  findById(siteId: number, levelId: number): AccessLevel | null;
-  findByName(siteId: number, name: string): AccessLevel | null;
-  rename(siteId: number, levelId: number, name: string): void;
-  delete(siteId: number, levelId: number): void;
+  create(siteId: number, name: string, createdAt: Date): Promise<AccessLevel>;
+  list(siteId: number): Promise<AccessLevel[]>;
+  findById(siteId: number, levelId: number): Promise<AccessLevel | null>;
+  findByName(siteId: number, name: string): Promise<AccessLevel | null>;
+  rename(siteId: number, levelId: number, name: string): Promise<void>;
+  delete(siteId: number, levelId: number): Promise<void>;
 }
 
 export interface MemberSearch {
@@ -63,26 +63,26 @@ export interface MemberSearch {
 }
 
 export interface MemberRepository {
-  findByLeadId(siteId: number, leadId: string): Member | null;
-  findByEmail(siteId: number, email: string): Member | null;
-  findById(siteId: number, memberId: number): Member | null;
-  create(input: Omit<Member, 'id'>): Member;
-  update(siteId: number, memberId: number, changes: Partial<Omit<Member, 'id' | 'siteId' | 'createdAt'>>): void;
-  recordEmailChange(input: Omit<MemberEmailChange, 'id'> & { siteId: number }): void;
-  emailChanges(siteId: number, memberId: number): MemberEmailChange[];
-  search(siteId: number, search: MemberSearch): Member[];
+  findByLeadId(siteId: number, leadId: string): Promise<Member | null>;
+  findByEmail(siteId: number, email: string): Promise<Member | null>;
+  findById(siteId: number, memberId: number): Promise<Member | null>;
+  create(input: Omit<Member, 'id'>): Promise<Member>;
+  update(siteId: number, memberId: number, changes: Partial<Omit<Member, 'id' | 'siteId' | 'createdAt'>>): Promise<void>;
+  recordEmailChange(input: Omit<MemberEmailChange, 'id'> & { siteId: number }): Promise<void>;
+  emailChanges(siteId: number, memberId: number): Promise<MemberEmailChange[]>;
+  search(siteId: number, search: MemberSearch): Promise<Member[]>;
 }
 
 export interface ProductRepository {
-  recordSeen(siteId: number, productId: string, kartraName: string | undefined, seenAt: Date): void;
+  recordSeen(siteId: number, productId: string, kartraName: string | undefined, seenAt: Date): Promise<void>;
   /** Makes sure a product row exists (an admin may map a product before Kartra ever sent it). */
-  ensure(siteId: number, productId: string): void;
-  find(siteId: number, productId: string): Product | null;
-  setLevels(siteId: number, productId: string, levelIds: number[], billingPeriodDays: number | null, at: Date): void;
-  clearLevels(siteId: number, productId: string): void;
-  listMapped(siteId: number): Product[];
-  listDiscovered(siteId: number): Product[];
-  productIdsForLevel(siteId: number, levelId: number): string[];
+  ensure(siteId: number, productId: string): Promise<void>;
+  find(siteId: number, productId: string): Promise<Product | null>;
+  setLevels(siteId: number, productId: string, levelIds: number[], billingPeriodDays: number | null, at: Date): Promise<void>;
+  clearLevels(siteId: number, productId: string): Promise<void>;
+  listMapped(siteId: number): Promise<Product[]>;
+  listDiscovered(siteId: number): Promise<Product[]>;
+  productIdsForLevel(siteId: number, levelId: number): Promise<string[]>;
 }
 
 export interface ProductActivity {
@@ -134,30 +134,30 @@ export interface EventQuery {
 }
 
 export interface WebhookEventRepository {
-  insert(event: NewWebhookEvent): number;
-  recordOutcome(siteId: number, eventId: number, outcome: EventOutcomeUpdate): void;
-  incrementAttempts(siteId: number, eventId: number): void;
-  findById(siteId: number, eventId: number): WebhookEventRecord | null;
+  insert(event: NewWebhookEvent): Promise<number>;
+  recordOutcome(siteId: number, eventId: number, outcome: EventOutcomeUpdate): Promise<void>;
+  incrementAttempts(siteId: number, eventId: number): Promise<void>;
+  findById(siteId: number, eventId: number): Promise<WebhookEventRecord | null>;
   /** Newest first. */
-  list(siteId: number, query: EventQuery): WebhookEventSummary[];
+  list(siteId: number, query: EventQuery): Promise<WebhookEventSummary[]>;
   /** Ids in receipt order, for re-applying; events whose raw body was pruned are left out (nothing to re-apply). */
-  idsForReapply(siteId: number, filter: { statuses: EventStatus[]; since?: Date; productId?: string }): number[];
-  productActivity(siteId: number, productIds: string[]): ProductActivity[];
+  idsForReapply(siteId: number, filter: { statuses: EventStatus[]; since?: Date; productId?: string }): Promise<number[]>;
+  productActivity(siteId: number, productIds: string[]): Promise<ProductActivity[]>;
   /** Unmapped events of a product that can still be re-applied (raw body not pruned), and their people. */
-  countUnmapped(siteId: number, productId: string): { events: number; people: number };
-  lastReceived(siteId: number): { at: Date; action: string | null } | null;
-  lastReceivedByAction(siteId: number): { action: string; at: Date }[];
+  countUnmapped(siteId: number, productId: string): Promise<{ events: number; people: number }>;
+  lastReceived(siteId: number): Promise<{ at: Date; action: string | null } | null>;
+  lastReceivedByAction(siteId: number): Promise<{ action: string; at: Date }[]>;
   /** Atomically claims a fingerprint; returns the id of the event that owns it (this one, or an earlier one). */
-  claimFingerprint(siteId: number, fingerprint: string, eventId: number): number;
+  claimFingerprint(siteId: number, fingerprint: string, eventId: number): Promise<number>;
   /** Events per status received at or after `since`. */
-  countByStatusSince(siteId: number, since: Date): Partial<Record<EventStatus, number>>;
+  countByStatusSince(siteId: number, since: Date): Promise<Partial<Record<EventStatus, number>>>;
   /** Received at or before `before`: used to tell a quiet feed from one that never started. */
-  countReceivedBefore(siteId: number, before: Date): number;
+  countReceivedBefore(siteId: number, before: Date): Promise<number>;
   /**
    * Events received at or after `since`, counted per status in 15-minute buckets (bucket start times). Quarter hours
    * rather than days so the caller can group by day in any time zone, whose offsets are all multiples of 15 minutes.
    */
-  countByQuarterHourAndStatus(siteId: number, since: Date): { bucketStart: Date; status: EventStatus; count: number }[];
+  countByQuarterHourAndStatus(siteId: number, since: Date): Promise<{ bucketStart: Date; status: EventStatus; count: number }[]>;
 }
 
 export interface NewPaymentFact extends Omit<PaymentFact, 'id'> {
@@ -167,13 +167,13 @@ export interface NewPaymentFact extends Omit<PaymentFact, 'id'> {
 
 export interface PaymentFactRepository {
   /** Inserts unless the same fact (kind and key) is already recorded; idempotent. */
-  record(fact: NewPaymentFact): void;
-  forSource(siteId: number, sourceKey: string): PaymentFact[];
-  findPaymentByTransaction(siteId: number, transactionId: string): PaymentFact | null;
-  latestPurchaseSource(siteId: number, memberId: number, productId: string): string | null;
-  sourcesForProduct(siteId: number, productId: string): { sourceKey: string; memberId: number }[];
+  record(fact: NewPaymentFact): Promise<void>;
+  forSource(siteId: number, sourceKey: string): Promise<PaymentFact[]>;
+  findPaymentByTransaction(siteId: number, transactionId: string): Promise<PaymentFact | null>;
+  latestPurchaseSource(siteId: number, memberId: number, productId: string): Promise<string | null>;
+  sourcesForProduct(siteId: number, productId: string): Promise<{ sourceKey: string; memberId: number }[]>;
   /** Facts of one kind, newest first. */
-  listByKind(siteId: number, kind: PaymentFact['kind'], limit: number): PaymentFact[];
+  listByKind(siteId: number, kind: PaymentFact['kind'], limit: number): Promise<PaymentFact[]>;
 }
 
 export interface NewGrant {
@@ -192,51 +192,51 @@ export interface NewGrant {
 }
 
 export interface GrantRepository {
-  create(grant: NewGrant): Grant;
-  update(siteId: number, grantId: number, changes: Partial<Pick<Grant, 'status' | 'revokedReason' | 'adminLocked' | 'expiresAt'>>, at: Date): void;
-  findById(siteId: number, grantId: number): Grant | null;
-  forSource(siteId: number, sourceKey: string): Grant[];
-  forMember(siteId: number, memberId: number): Grant[];
-  forMembers(siteId: number, memberIds: number[]): Grant[];
-  activeForProduct(siteId: number, productId: string): Grant[];
-  countActiveByLevel(siteId: number): { levelId: number; memberCount: number }[];
-  countAnyForLevel(siteId: number, levelId: number): number;
+  create(grant: NewGrant): Promise<Grant>;
+  update(siteId: number, grantId: number, changes: Partial<Pick<Grant, 'status' | 'revokedReason' | 'adminLocked' | 'expiresAt'>>, at: Date): Promise<void>;
+  findById(siteId: number, grantId: number): Promise<Grant | null>;
+  forSource(siteId: number, sourceKey: string): Promise<Grant[]>;
+  forMember(siteId: number, memberId: number): Promise<Grant[]>;
+  forMembers(siteId: number, memberIds: number[]): Promise<Grant[]>;
+  activeForProduct(siteId: number, productId: string): Promise<Grant[]>;
+  countActiveByLevel(siteId: number): Promise<{ levelId: number; memberCount: number }[]>;
+  countAnyForLevel(siteId: number, levelId: number): Promise<number>;
   /** Active grants whose end time has passed, across sites, for the sweep. */
-  dueForExpiry(now: Date, limit: number): Grant[];
-  addHistory(entry: Omit<GrantHistoryEntry, 'id'>): void;
-  hasHistory(siteId: number, grantId: number, change: GrantChange, eventId: number): boolean;
-  historyForMember(siteId: number, memberId: number): GrantHistoryEntry[];
-  historyForEvent(siteId: number, eventId: number): GrantHistoryEntry[];
+  dueForExpiry(now: Date, limit: number): Promise<Grant[]>;
+  addHistory(entry: Omit<GrantHistoryEntry, 'id'>): Promise<void>;
+  hasHistory(siteId: number, grantId: number, change: GrantChange, eventId: number): Promise<boolean>;
+  historyForMember(siteId: number, memberId: number): Promise<GrantHistoryEntry[]>;
+  historyForEvent(siteId: number, eventId: number): Promise<GrantHistoryEntry[]>;
 }
 
 export interface ApiTokenRepository {
-  create(input: { name: string; tokenHash: string; tokenPrefix: string; siteId: number | null; createdAt: Date }): ApiToken;
-  findActiveByHash(tokenHash: string): ApiToken | null;
-  list(): ApiToken[];
-  revoke(tokenId: number, at: Date): boolean;
-  markUsed(tokenId: number, at: Date): void;
+  create(input: { name: string; tokenHash: string; tokenPrefix: string; siteId: number | null; createdAt: Date }): Promise<ApiToken>;
+  findActiveByHash(tokenHash: string): Promise<ApiToken | null>;
+  list(): Promise<ApiToken[]>;
+  revoke(tokenId: number, at: Date): Promise<boolean>;
+  markUsed(tokenId: number, at: Date): Promise<void>;
 }
 
 /** Admin users are not site-scoped: one admin may administer several sites, listed by siteIds(). */
 export interface AdminUserRepository {
-  create(input: { email: string; passwordHash: string; timeZone: string; createdAt: Date }): AdminUser;
-  findByEmail(email: string): AdminUser | null;
-  findById(adminId: number): AdminUser | null;
-  recordSignIn(adminId: number, at: Date): void;
-  grantSite(adminId: number, siteId: number, at: Date): void;
-  siteIds(adminId: number): number[];
-  setTimeZone(adminId: number, timeZone: string): void;
-  setPasswordHash(adminId: number, passwordHash: string): void;
+  create(input: { email: string; passwordHash: string; timeZone: string; createdAt: Date }): Promise<AdminUser>;
+  findByEmail(email: string): Promise<AdminUser | null>;
+  findById(adminId: number): Promise<AdminUser | null>;
+  recordSignIn(adminId: number, at: Date): Promise<void>;
+  grantSite(adminId: number, siteId: number, at: Date): Promise<void>;
+  siteIds(adminId: number): Promise<number[]>;
+  setTimeZone(adminId: number, timeZone: string): Promise<void>;
+  setPasswordHash(adminId: number, passwordHash: string): Promise<void>;
 }
 
 export interface AdminSessionRepository {
-  create(session: AdminSession): void;
-  findByIdHash(idHash: string): AdminSession | null;
-  touch(idHash: string, lastSeenAt: Date, expiresAt: Date): void;
-  delete(idHash: string): void;
-  deleteExpired(now: Date): number;
+  create(session: AdminSession): Promise<void>;
+  findByIdHash(idHash: string): Promise<AdminSession | null>;
+  touch(idHash: string, lastSeenAt: Date, expiresAt: Date): Promise<void>;
+  delete(idHash: string): Promise<void>;
+  deleteExpired(now: Date): Promise<number>;
   /** Ends every session of an admin but the one with `keepIdHash`; returns how many ended. */
-  deleteOthers(adminId: number, keepIdHash: string): number;
+  deleteOthers(adminId: number, keepIdHash: string): Promise<number>;
 }
 
 export interface RawBodyRetentionRepository {
@@ -244,7 +244,7 @@ export interface RawBodyRetentionRepository {
    * Empties the raw bodies of up to `limit` events of one site received before `receivedBefore` and not yet pruned,
    * marking them pruned at `prunedAt`; returns how many. Rows, outcomes and access history are untouched.
    */
-  pruneRawBodies(siteId: number, receivedBefore: Date, prunedAt: Date, limit: number): number;
+  pruneRawBodies(siteId: number, receivedBefore: Date, prunedAt: Date, limit: number): Promise<number>;
 }
 
 export interface Repositories {
@@ -263,18 +263,22 @@ export interface Repositories {
 }
 
 /**
- * Runs `work` in one SQLite transaction. better-sqlite3 is synchronous, so `work` must be too: an async callback
- * would commit before its awaits ran. Nested calls become savepoints, rolled back on their own when they throw.
+ * The repositories of one unit of work, handed to its callback by `RunInTransaction`: every read and write through
+ * them belongs to that transaction, and nothing else does. Domain code threads this handle through explicitly
+ * (never a hidden global), so a function that must run inside a transaction says so by taking a `Tx`.
  */
-export type RunInTransaction = <T>(work: () => T) => T;
+export interface Tx extends Repositories {
+  /** Runs `work` in a savepoint of this transaction: when it throws, only its own writes are rolled back. */
+  savepoint<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+}
 
 /**
- * Group commit: runs `work` in its own savepoint inside one transaction shared with the other work queued in the same
- * turn of the event loop, and settles only after that transaction has committed, so one durable sync covers a whole
- * burst of deliveries. `work` must be synchronous, as for RunInTransaction. When `work` throws, only its savepoint
- * rolls back and only its promise rejects; the rest of the group still commits. When the commit fails, every promise
- * of the group rejects and nothing of the group is kept.
+ * Runs `work` as one transaction and settles after it has committed (durably: the promise resolving means the writes
+ * survive a crash). When `work` throws, nothing of it is kept and the promise rejects with its error. Which engine
+ * runs it, and how (SQLite serialises units and commits a burst of them with one fsync; another engine may run them
+ * concurrently and retry on a serialisation failure, so `work` may run more than once and must not have effects
+ * outside the transaction), is the adapter's business.
  */
-export type RunInGroupCommit = <T>(work: () => T) => Promise<T>;
+export type RunInTransaction = <T>(work: (tx: Tx) => Promise<T>) => Promise<T>;
 
 export type { CancelMode };

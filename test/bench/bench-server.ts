@@ -30,7 +30,7 @@ function startBare() {
   return { app, hookPath: '/hooks/kartra/bare/secret', durability: 'none (no database)', stored: () => ({ stored: 0, missing: 0 }), close: () => undefined };
 }
 
-function startIntake() {
+async function startIntake() {
   const dir = mkdtempSync(join(tmpdir(), 'kartra-access-bench-'));
   const config = loadConfig({
     DATABASE_PATH: join(dir, 'bench.db'),
@@ -44,13 +44,13 @@ function startIntake() {
   });
   const composed = composeApp(config);
   const { sites, mappings } = composed.services;
-  const site = sites.createSite('Bench Academy');
-  const foundations = sites.createLevel(site, 'Foundations');
-  const studio = sites.createLevel(site, 'Studio Members');
+  const site = await sites.createSite('Bench Academy');
+  const foundations = await sites.createLevel(site, 'Foundations');
+  const studio = await sites.createLevel(site, 'Studio Members');
   for (const [index, productId] of BENCH_PRODUCT_IDS.entries()) {
-    mappings.save(site, { productId, levelIds: index % 2 === 0 ? [foundations.id] : [foundations.id, studio.id], applyToPast: false });
+    await mappings.save(site, { productId, levelIds: index % 2 === 0 ? [foundations.id] : [foundations.id, studio.id], applyToPast: false });
   }
-  const integration = sites.setEnabled(sites.requireSite(site.id, 'all'), true);
+  const integration = await sites.setEnabled(await sites.requireSite(site.id, 'all'), true);
   if (!integration.webhookUrl) throw new Error('enabling the site issued no webhook URL');
   const { sqlite } = composed.database;
   const pragmas = `journal_mode=${String(sqlite.pragma('journal_mode', { simple: true }))}, synchronous=${['OFF', 'NORMAL', 'FULL', 'EXTRA'][Number(sqlite.pragma('synchronous', { simple: true }))]}`;
@@ -71,26 +71,31 @@ function startIntake() {
   };
 }
 
-const mode = (process.argv[2] ?? 'bare') as ServerMode;
-const server = mode === 'intake' ? startIntake() : startBare();
-const listener = server.app.listen(0, '127.0.0.1', () => {
-  const { port } = listener.address() as AddressInfo;
-  send({ type: 'ready', port, hookPath: server.hookPath, durability: server.durability, rssBytes: process.memoryUsage().rss });
-});
-listener.keepAliveTimeout = 60_000;
+/** An async main: setting up the bench site goes through the async domain services. */
+async function main(): Promise<void> {
+  const mode = (process.argv[2] ?? 'bare') as ServerMode;
+  const server = mode === 'intake' ? await startIntake() : startBare();
+  const listener = server.app.listen(0, '127.0.0.1', () => {
+    const { port } = listener.address() as AddressInfo;
+    send({ type: 'ready', port, hookPath: server.hookPath, durability: server.durability, rssBytes: process.memoryUsage().rss });
+  });
+  listener.keepAliveTimeout = 60_000;
 
-process.on('message', (message: ServerRequest) => {
-  switch (message.type) {
-    case 'rss':
-      send({ type: 'rss', rssBytes: process.memoryUsage().rss });
-      return;
-    case 'stored':
-      send({ type: 'stored', ...server.stored(message.eventIds) });
-      return;
-    case 'stop':
-      listener.close();
-      listener.closeAllConnections();
-      server.close();
-      process.exit(0);
-  }
-});
+  process.on('message', (message: ServerRequest) => {
+    switch (message.type) {
+      case 'rss':
+        send({ type: 'rss', rssBytes: process.memoryUsage().rss });
+        return;
+      case 'stored':
+        send({ type: 'stored', ...server.stored(message.eventIds) });
+        return;
+      case 'stop':
+        listener.close();
+        listener.closeAllConnections();
+        server.close();
+        process.exit(0);
+    }
+  });
+}
+
+void main();

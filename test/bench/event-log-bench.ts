@@ -80,7 +80,7 @@ export async function benchEventLog(seedOptions: SeedOptions, repetitions: numbe
 
     const config = loadConfig({ DATABASE_PATH: file, LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0', PUBLIC_URL: 'http://127.0.0.1' });
     const composed = composeApp(config);
-    const { token } = composed.services.tokens.create('bench', null);
+    const { token } = await composed.services.tokens.create('bench', null);
     let timings: number[] = [];
     const timed = express();
     timed.use(function timeRequest(_req, res, next) {

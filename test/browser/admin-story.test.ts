@@ -44,10 +44,10 @@ describe('App Station in a real browser', () => {
     composed = composeApp(loadConfig({ DATABASE_PATH: join(dataDir, 'app.db'), PUBLIC_URL: baseUrl, LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0' }), { logger: createLogger('silent') });
     target.app = composed.app;
     const { services } = composed;
-    const site = services.sites.createSite('Watercolor Academy');
+    const site = await services.sites.createSite('Watercolor Academy');
     siteId = site.id;
-    services.sites.createLevel(site, 'Foundations');
-    services.sites.createLevel(site, 'Studio Members');
+    await services.sites.createLevel(site, 'Foundations');
+    await services.sites.createLevel(site, 'Studio Members');
     await services.admins.createAdmin({ email: EMAIL, password: PASSWORD, timeZone: 'America/New_York', siteIds: [site.id] });
 
     context = await chromium.launchPersistentContext(profileDir, {
@@ -172,7 +172,7 @@ describe('App Station in a real browser', () => {
     await page.getByText(`${XSS_NAME} Okay`, { exact: true }).click();
     expect(await page.locator('[data-testid="member-name"]').textContent()).toBe(`${XSS_NAME} Okay`);
     const pages = [page.url(), `${site}/events`, `${site}/mappings`, `${site}/attention`];
-    const events = await composed.services.eventLog.list(composed.services.sites.requireSite(siteId, 'all'), { limit: 10 });
+    const events = await composed.services.eventLog.list(await composed.services.sites.requireSite(siteId, 'all'), { limit: 10 });
     const xssEvent = events.events.find((event) => event.email === 'markup@example.com');
     pages.push(`${site}/events/${xssEvent?.id}`);
     for (const url of pages) {
@@ -188,7 +188,7 @@ describe('App Station in a real browser', () => {
     const kartraUrl = `${baseUrl}/admin/sites/${siteId}/kartra`;
     await page.goto(kartraUrl);
     const csrf = await page.locator('input[name="_csrf"]').first().inputValue();
-    const secretsBefore = (composed.services.sites.integrationState(composed.services.sites.requireSite(siteId, 'all'))).secrets.length;
+    const secretsBefore = (await composed.services.sites.integrationState(await composed.services.sites.requireSite(siteId, 'all'))).secrets.length;
     // Another port of 127.0.0.1 is another origin but the same site, so the SameSite=Lax session cookie still goes
     // with the post: only the Origin check stands between this page and a rotated webhook URL.
     const evil = createServer((_req, res) => {
@@ -208,7 +208,7 @@ describe('App Station in a real browser', () => {
       evil.closeAllConnections();
       await new Promise((done) => evil.close(done));
     }
-    expect(composed.services.sites.integrationState(composed.services.sites.requireSite(siteId, 'all')).secrets.length).toBe(secretsBefore);
+    expect((await composed.services.sites.integrationState(await composed.services.sites.requireSite(siteId, 'all'))).secrets.length).toBe(secretsBefore);
   }, 60_000);
 
   it('is usable at phone width', async () => {

@@ -13,7 +13,7 @@ describe('App Station account page', () => {
   const post = (path: string, body: Record<string, unknown>) => session.agent.post(`/admin/account${path}`).type('form').send({ _csrf: session.csrf, ...body });
 
   beforeEach(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildSite(t);
     await createAdmin(t, 'ann@example.com', [site.siteId], 'Europe/Berlin');
     session = await signIn(t, 'ann@example.com');

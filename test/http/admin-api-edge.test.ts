@@ -9,7 +9,7 @@ describe('the admin API at its edge: caching and the order of token and body che
   let memberId: number;
 
   beforeAll(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildSite(t);
     await buildMapping(t, site, '558475', ['Foundations']);
     await postOutbound(t, site.hookPath, outboundFixture('02-buy_product.one-time.dana.json')).expect(200);

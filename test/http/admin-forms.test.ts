@@ -13,7 +13,7 @@ describe('App Station forms with invalid input', () => {
   const post = (path: string, body: Record<string, unknown>) => session.agent.post(`${base}${path}`).type('form').send({ _csrf: session.csrf, ...body });
 
   beforeEach(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildSite(t);
     await createAdmin(t, 'ann@example.com', [site.siteId]);
     session = await signIn(t, 'ann@example.com');

@@ -6,8 +6,8 @@ import { createAdmin, csrfFrom, PASSWORD, signIn } from '../support/admin-pages'
 
 describe('App Station pages over HTTP', () => {
   let t: TestApp;
-  beforeEach(() => {
-    t = buildTestApp();
+  beforeEach(async () => {
+    t = await buildTestApp();
   });
   afterEach(() => t.close());
 
@@ -36,7 +36,7 @@ describe('App Station pages over HTTP', () => {
 
     it('marks the cookie Secure when the request came over https behind a trusted proxy', async () => {
       t.close();
-      t = buildTestApp({ TRUST_PROXY: 'true' });
+      t = await buildTestApp({ TRUST_PROXY: 'true' });
       await createAdmin(t, 'ann@example.com', []);
       const form = await request(t.app).get('/admin/sign-in').set('X-Forwarded-Proto', 'https').expect(200);
       const signInCookie = ([] as string[]).concat(form.headers['set-cookie'] ?? []).find((value) => value.startsWith('ka_sign_in='));
@@ -98,7 +98,7 @@ describe('App Station pages over HTTP', () => {
       expect(missing.text).toContain('reload the page');
       await agent.post(`/admin/sites/${site.siteId}/levels`).type('form').send({ name: 'Gold', _csrf: `${csrf}x` }).expect(403);
       await agent.post(`/admin/sites/${site.siteId}/kartra/rotate`).type('form').send({}).expect(403);
-      expect(t.composed.services.sites.listLevels(t.composed.services.sites.requireSite(site.siteId, 'all'))).toEqual([]);
+      expect(await t.composed.services.sites.listLevels(await t.composed.services.sites.requireSite(site.siteId, 'all'))).toEqual([]);
       await agent.post(`/admin/sites/${site.siteId}/levels`).type('form').send({ name: 'Gold', _csrf: csrf }).expect(303);
     });
 
@@ -113,7 +113,7 @@ describe('App Station pages over HTTP', () => {
       const mine = await buildSite(t, { name: 'Mine' });
       const theirs = await buildSite(t, { name: 'Theirs' });
       await postOutbound(t, theirs.hookPath, outboundFixture('02-buy_product.one-time.dana.json')).expect(200);
-      const theirEvent = t.composed.services.eventLog.list(t.composed.services.sites.requireSite(theirs.siteId, 'all'), { limit: 1 }).events[0];
+      const theirEvent = (await t.composed.services.eventLog.list(await t.composed.services.sites.requireSite(theirs.siteId, 'all'), { limit: 1 })).events[0];
       await createAdmin(t, 'ann@example.com', [mine.siteId]);
       const { agent, csrf } = await signIn(t, 'ann@example.com');
       for (const path of ['', '/kartra', '/mappings', '/events', `/events/${theirEvent?.id}`, '/members', '/levels', '/attention']) {
@@ -123,7 +123,7 @@ describe('App Station pages over HTTP', () => {
       // Another site's event through my site's path is missing too.
       await agent.get(`/admin/sites/${mine.siteId}/events/${theirEvent?.id}`).expect(404);
       await agent.post(`/admin/sites/${theirs.siteId}/kartra/disable`).type('form').send({ _csrf: csrf }).expect(404);
-      expect(t.composed.services.sites.requireSite(theirs.siteId, 'all').kartraEnabled).toBe(true);
+      expect((await t.composed.services.sites.requireSite(theirs.siteId, 'all')).kartraEnabled).toBe(true);
       const list = await agent.get('/admin').redirects(1).expect(200);
       expect(list.text).toContain('Mine');
       expect(list.text).not.toContain('Theirs');

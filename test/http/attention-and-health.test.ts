@@ -7,7 +7,7 @@ describe('needs attention and integration health', () => {
   afterEach(() => t.close());
 
   it('flags a feed gone quiet only after events used to arrive', async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     const site = await buildSite(t);
     const empty = await t.api.get(`/sites/${site.siteId}/attention`).expect(200);
     expect(empty.body).toMatchObject({ total: 0, quietFeed: { quiet: false, lastEventAt: null, thresholdHours: 72 } });
@@ -24,7 +24,7 @@ describe('needs attention and integration health', () => {
   });
 
   it('lists unmapped products and failed events, and counts them in the badge total', async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     const site = await buildSite(t);
     await postOutbound(t, site.hookPath, outboundFixture('11-buy_product.one-time.sam.json')).expect(200);
     const attention = await t.api.get(`/sites/${site.siteId}/attention`).expect(200);
@@ -35,7 +35,7 @@ describe('needs attention and integration health', () => {
   });
 
   it('shows the last event overall and per action, and counts by outcome over 24 hours and 7 days', async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     const site = await buildSite(t);
     await buildMapping(t, site, '558475', ['Foundations']);
     await postOutbound(t, site.hookPath, outboundFixture('02-buy_product.one-time.dana.json')).expect(200);

@@ -30,7 +30,7 @@ describe('URLs with malformed percent-escapes', () => {
 
   beforeEach(async () => {
     logLines.length = 0;
-    t = buildTestApp({}, { logLines });
+    t = await buildTestApp({}, { logLines });
     site = await buildStorySite(t);
   });
   afterEach(() => t.close());
@@ -67,7 +67,7 @@ describe('bodies that do not match their Content-Encoding', () => {
   let site: SiteWithHook;
 
   beforeEach(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildStorySite(t);
   });
   afterEach(() => t.close());
@@ -136,7 +136,7 @@ describe('the IPN secret_key in every spelling the parser reads', () => {
   let site: SiteWithHook;
 
   beforeEach(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildStorySite(t);
     await t.api.put(`/sites/${site.siteId}/kartra`, { ipnSecret: IPN_SECRET }).expect(200);
   });
@@ -175,7 +175,7 @@ describe('money events from IPN only', () => {
   let site: SiteWithHook;
 
   beforeEach(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildStorySite(t);
   });
   afterEach(() => t.close());

@@ -24,7 +24,7 @@ describe('webhook intake rules', () => {
   let site: SiteWithHook;
 
   beforeEach(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildSite(t);
   });
   afterEach(() => t.close());
@@ -336,12 +336,12 @@ describe('admin API access', () => {
   afterEach(() => t.close());
 
   it('needs a bearer token, and a site token sees only its own site (others are 404)', async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     const siteA = await buildSite(t, { name: 'A' });
     const siteB = await buildSite(t, { name: 'B' });
     await request(t.app).get('/api/v1/sites').expect(401);
     await request(t.app).get('/api/v1/sites').set('Authorization', 'Bearer ka_wrong').expect(401);
-    const { token } = t.composed.services.tokens.create('site A only', siteA.siteId);
+    const { token } = await t.composed.services.tokens.create('site A only', siteA.siteId);
     const scoped = t.api.withToken(token);
     expect((await scoped.get('/sites').expect(200)).body.sites.map((site: { id: number }) => site.id)).toEqual([siteA.siteId]);
     await scoped.get(`/sites/${siteB.siteId}/events`).expect(404);
@@ -352,7 +352,7 @@ describe('admin API access', () => {
   });
 
   it('answers invalid input with 422 and every issue', async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     const site = await buildSite(t);
     const response = await t.api.post(`/sites/${site.siteId}/mappings`, { productId: 'not a product!', levelIds: [] }).expect(422);
     expect(response.body.error.code).toBe('invalid_input');

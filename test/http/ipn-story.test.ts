@@ -33,7 +33,7 @@ describe("Dana's and Sam's IPN stories", () => {
   let site: SiteWithHook;
 
   beforeEach(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildStorySite(t);
   });
   afterEach(() => t.close());
@@ -93,8 +93,8 @@ describe("Dana's and Sam's IPN stories", () => {
     t.clock.advanceDays(2);
     // Effective access follows the clock even before the sweep has written anything.
     expect(await memberLevels(t, site, DANA)).toEqual([]);
-    expect(t.composed.services.access.sweepExpired()).toBe(1);
-    expect(t.composed.services.access.sweepExpired()).toBe(0);
+    expect(await t.composed.services.access.sweepExpired()).toBe(1);
+    expect(await t.composed.services.access.sweepExpired()).toBe(0);
     const studio = (await memberDetail(t, site, DANA)).grants[0];
     expect(studio.status).toBe('revoked');
     expect(studio.history.at(-1)).toMatchObject({ change: 'revoked', actor: 'system', reason: expect.stringMatching(/10-day grace ran out/) });
@@ -112,7 +112,7 @@ describe("Dana's and Sam's IPN stories", () => {
     expect(await memberLevels(t, site, DANA)).toEqual(['Studio Members']);
     t.clock.set('2025-05-11T18:06:43.000Z');
     expect(await memberLevels(t, site, DANA)).toEqual([]);
-    t.composed.services.access.sweepExpired();
+    await t.composed.services.access.sweepExpired();
     const ended = (await memberDetail(t, site, DANA)).grants[0];
     expect(ended).toMatchObject({ status: 'revoked', revokedReason: 'subscription cancelled; the paid period has ended' });
   });
@@ -198,7 +198,7 @@ describe('both channels at once', () => {
   ];
 
   async function runStory(order: 'outbound-first' | 'ipn-first' | 'ipn-only') {
-    t = buildTestApp();
+    t = await buildTestApp();
     const site = await buildStorySite(t);
     const outcomes: string[] = [];
     for (const [outbound, ipn] of pairs) {

@@ -34,8 +34,8 @@ function collectRefs(value: unknown, found: string[] = []): string[] {
 
 describe('the OpenAPI document of the admin API', () => {
   let t: TestApp;
-  beforeAll(() => {
-    t = buildTestApp();
+  beforeAll(async () => {
+    t = await buildTestApp();
   });
   afterAll(() => t.close());
 

@@ -7,7 +7,7 @@ describe("Dana's and Sam's outbound stories", () => {
   let site: SiteWithHook;
 
   beforeEach(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildStorySite(t);
   });
   afterEach(() => t.close());

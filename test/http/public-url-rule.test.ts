@@ -46,7 +46,7 @@ describe("a site's public URL, set through the API or the Kartra settings form",
     session.agent.post(`/admin/sites/${site.siteId}/kartra/settings`).type('form').send({ _csrf: session.csrf, publicUrl, graceDays: '10', cancelMode: 'immediate' });
 
   beforeAll(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildSite(t);
     await createAdmin(t, 'ann@example.com', [site.siteId]);
     session = await signIn(t, 'ann@example.com');
@@ -91,11 +91,11 @@ describe("a site's public URL, set through the API or the Kartra settings form",
     expect(rotated.body.webhookUrl).toMatch(new RegExp(`^https://example\\.com/base/path/hooks/kartra/${site.siteKey}/[A-Za-z0-9_-]{43}$`));
   });
 
-  it('the site service itself refuses a bad address, so an entry point without the edge schemas (the CLI, a script) cannot store one', () => {
+  it('the site service itself refuses a bad address, so an entry point without the edge schemas (the CLI, a script) cannot store one', async () => {
     const sites = t.composed.services.sites;
-    const record = sites.requireSite(site.siteId, 'all');
-    expect(() => sites.updateSettings(record, { publicUrl: 'https://members.example.com/?y=' })).toThrow(expect.objectContaining({ code: 'invalid_input', issues: [{ path: 'publicUrl', message: expect.stringContaining(NO_QUERY) }] }));
-    expect(sites.updateSettings(record, { publicUrl: 'https://Members.Example.com/' }).publicUrl).toBe('https://members.example.com');
+    const record = await sites.requireSite(site.siteId, 'all');
+    await expect(sites.updateSettings(record, { publicUrl: 'https://members.example.com/?y=' })).rejects.toThrow(expect.objectContaining({ code: 'invalid_input', issues: [{ path: 'publicUrl', message: expect.stringContaining(NO_QUERY) }] }));
+    expect((await sites.updateSettings(record, { publicUrl: 'https://Members.Example.com/' })).publicUrl).toBe('https://members.example.com');
   });
 
   it('null through the API, or a blank field on the form, goes back to the service default', async () => {

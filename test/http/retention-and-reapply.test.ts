@@ -13,7 +13,7 @@ describe('raw-body retention and re-apply', () => {
   let site: SiteWithHook;
 
   beforeEach(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildSite(t);
   });
   afterEach(() => t.close());
@@ -38,7 +38,7 @@ describe('raw-body retention and re-apply', () => {
     expect(failed.body.outcome).toBe('failed');
 
     t.clock.advanceDays(91);
-    expect(t.composed.retention.pruneRawBodies().bodiesPruned).toBe(1);
+    expect((await t.composed.retention.pruneRawBodies()).bodiesPruned).toBe(1);
     expect(rawBodyLength(applied.body.eventId)).toBe(0);
     expect(rawBodyLength(failed.body.eventId)).toBeGreaterThan(0);
 
@@ -60,7 +60,7 @@ describe('raw-body retention and re-apply', () => {
     const unmapped = await postOutbound(t, site.hookPath, outboundFixture(DANA_STUDIO)).expect(200);
     expect(unmapped.body.outcome).toBe('unmapped');
     t.clock.advanceDays(91);
-    expect(t.composed.retention.pruneRawBodies().bodiesPruned).toBe(1);
+    expect((await t.composed.retention.pruneRawBodies()).bodiesPruned).toBe(1);
 
     const mapped = await buildMapping(t, site, '612001', ['Studio Members'], true);
     expect(mapped.body.applied).toMatchObject({ eventCount: 0, membersReconciled: 1 });

@@ -73,7 +73,7 @@ class Browser {
 describe('sign-in lockouts', () => {
   let t: TestApp;
   beforeEach(async () => {
-    t = buildTestApp({ TRUST_PROXY: '1' });
+    t = await buildTestApp({ TRUST_PROXY: '1' });
     await createAdmin(t, 'ann@example.com', []);
     await createAdmin(t, 'bob@example.com', []);
   });

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { openDatabase, type OpenDatabase } from '../../src/db/database';
 import { createRepositories } from '../../src/db/repositories';
 import type { EventStatus } from '../../src/domain/model';
-import type { EventQuery, Repositories } from '../../src/domain/ports';
+import type { EventQuery } from '../../src/domain/ports';
+import type { SyncRepositories } from '../../src/db/sync';
 
 /**
  * The event log picks which index leads each page from the filter and from how many index entries it would pass.
@@ -31,11 +32,12 @@ interface StoredEvent {
 describe('pages of the event log, whichever index leads them', () => {
   let dir: string;
   let database: OpenDatabase;
-  let repos: Repositories;
+  // The SQLite repositories themselves, synchronous: this test is about their query plans, not the unit of work.
+  let repos: SyncRepositories;
   let siteId: number;
   const stored: StoredEvent[] = [];
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kartra-access-event-pages-'));
     database = openDatabase(join(dir, 'pages.db'));
     repos = createRepositories(database.db);
@@ -49,7 +51,7 @@ describe('pages of the event log, whichever index leads them', () => {
       random = (random * 48271) % 2147483647;
       return random % below;
     };
-    database.transaction(() => {
+    database.sqlite.transaction(() => {
       for (let index = 0; index < EVENT_COUNT; index++) {
         // A minute apart, but every 1,000th event arrives with a clock set back two hours, so ids and receipt times
         // do not always agree.
@@ -62,7 +64,7 @@ describe('pages of the event log, whichever index leads them', () => {
         const id = Number(insert.run(siteOfEvent, receivedAtMs, 'outbound', '{}', Buffer.alloc(0), status, action, productId, email).lastInsertRowid);
         if (siteOfEvent === siteId) stored.push({ id, receivedAtMs, status, action, productId, email });
       }
-    });
+    })();
   });
 
   afterAll(() => {

@@ -5,8 +5,8 @@ import { createAdmin, signIn } from '../support/admin-pages';
 
 describe('events per day and keyset pages of the webhook log', () => {
   let t: TestApp;
-  beforeEach(() => {
-    t = buildTestApp();
+  beforeEach(async () => {
+    t = await buildTestApp();
   });
   afterEach(() => t.close());
 
@@ -16,17 +16,17 @@ describe('events per day and keyset pages of the webhook log', () => {
     t.clock.set('2025-07-01T02:30:00Z');
     await postOutbound(t, site.hookPath, outboundFixture('02-buy_product.one-time.dana.json')).expect(200);
     t.clock.set('2025-07-01T20:00:00Z');
-    const siteRecord = t.composed.services.sites.requireSite(site.siteId, 'all');
+    const siteRecord = await t.composed.services.sites.requireSite(site.siteId, 'all');
     const perDay = (timeZone: string) => t.composed.services.eventLog.perDay(siteRecord, { days: 30, timeZone, now: t.clock.now() });
 
-    const newYork = perDay('America/New_York');
+    const newYork = await perDay('America/New_York');
     expect(newYork).toHaveLength(30);
     expect(newYork[newYork.length - 1]).toEqual({ day: '2025-07-01', counts: {} });
     expect(newYork[newYork.length - 2]).toEqual({ day: '2025-06-30', counts: { unmapped: 1 } });
-    const utc = perDay('UTC');
+    const utc = await perDay('UTC');
     expect(utc[utc.length - 1]).toEqual({ day: '2025-07-01', counts: { unmapped: 1 } });
     // Kathmandu is UTC+5:45: the quarter-hour buckets still put the event on the right day.
-    const kathmandu = perDay('Asia/Kathmandu');
+    const kathmandu = await perDay('Asia/Kathmandu');
     expect(kathmandu.find((day) => day.day === '2025-07-01')?.counts).toEqual({ unmapped: 1 });
   });
 

@@ -67,7 +67,7 @@ describe('body size cap', () => {
   const capBytes = 256 * 1024; // WEBHOOK_BODY_LIMIT_BYTES's default, which this app runs with
 
   beforeAll(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     expect(t.composed.services).toBeDefined();
     site = await buildSite(t);
     await buildMapping(t, site, '558475', ['Foundations']);
@@ -158,7 +158,7 @@ describe('request timeouts in the real service', () => {
 
   it('cuts off clients that never finish their headers or body, while serving everyone else', async () => {
     const databasePath = tempDatabasePath('timeouts');
-    const site = provisionSite(databasePath, { '558475': ['Foundations'] });
+    const site = await provisionSite(databasePath, { '558475': ['Foundations'] });
     const port = await freePort();
     const service = new ServiceProcess(port, {
       DATABASE_PATH: databasePath,
@@ -238,7 +238,7 @@ describe('per-source rate limit on the hook route', () => {
   const perSecond = 20;
 
   beforeAll(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildSite(t);
     await buildMapping(t, site, '558475', ['Foundations']);
     ({ server, baseUrl } = await listenOnLoopback(t.app));
@@ -307,7 +307,7 @@ describe('per-source rate limit on the hook route', () => {
   }, 120_000);
 
   it('behind a proxy (TRUST_PROXY=true), a client cannot dodge the limit by forging X-Forwarded-For', async () => {
-    const proxied = buildTestApp({ TRUST_PROXY: 'true', HOOK_RATE_BURST: '20', HOOK_RATE_PER_SECOND: '0.01' });
+    const proxied = await buildTestApp({ TRUST_PROXY: 'true', HOOK_RATE_BURST: '20', HOOK_RATE_PER_SECOND: '0.01' });
     try {
       const proxiedSite = await buildSite(proxied);
       const { server: proxiedServer, baseUrl: proxiedUrl } = await listenOnLoopback(proxied.app);
@@ -335,7 +335,7 @@ describe('unknown site keys and wrong secrets', () => {
 
   it(`answer 404, store nothing and take the same time (medians of ${rounds} requests each)`, async () => {
     // The rate limit would answer a guesser 429 long before this many tries; lifted here to time the 404 itself.
-    const t = buildTestApp({ HOOK_RATE_BURST: '1000000' });
+    const t = await buildTestApp({ HOOK_RATE_BURST: '1000000' });
     const { server, baseUrl } = await listenOnLoopback(t.app);
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
@@ -401,7 +401,7 @@ describe('unknown site keys and wrong secrets', () => {
 
 describe('security headers from helmet', () => {
   it('are on pages, the API, the hook route and its refusals (404, 413, 429), health and unknown routes', async () => {
-    const t = buildTestApp({ HOOK_RATE_BURST: '3', HOOK_RATE_PER_SECOND: '0.01' });
+    const t = await buildTestApp({ HOOK_RATE_BURST: '3', HOOK_RATE_PER_SECOND: '0.01' });
     const { server, baseUrl } = await listenOnLoopback(t.app);
     try {
       const site = await buildSite(t);

@@ -65,7 +65,7 @@ describe('no site is reachable without a token or from another site', () => {
   let routes: RouteEntry[];
 
   beforeAll(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     mine = (await buildPopulatedSite(t, 'Mine', '558475')).ids;
     theirs = (await buildPopulatedSite(t, 'Theirs', '612001')).ids;
     routes = listRoutes(t.app).filter((route) => route.path.startsWith('/api/v1/') && route.path !== '/api/v1/openapi.json');
@@ -78,8 +78,8 @@ describe('no site is reachable without a token or from another site', () => {
   });
 
   it('answers 401 on every API route without a valid token, and changes nothing', async () => {
-    const { token: revoked, record } = t.composed.services.tokens.create('revoked', null);
-    t.composed.services.tokens.revoke(record.id);
+    const { token: revoked, record } = await t.composed.services.tokens.create('revoked', null);
+    await t.composed.services.tokens.revoke(record.id);
     const before = snapshotData(t.composed.database.sqlite);
     const refused: string[] = [];
     for (const route of routes) {
@@ -96,7 +96,7 @@ describe('no site is reachable without a token or from another site', () => {
   });
 
   it("answers 404 to a site-scoped token on every route of another site, or of its own site with the other's ids", async () => {
-    const scoped = t.composed.services.tokens.create('mine only', mine.siteId).token;
+    const scoped = (await t.composed.services.tokens.create('mine only', mine.siteId)).token;
     const api = t.api.withToken(scoped);
     // Not vacuous: the same token reads its own site.
     await api.get(`/sites/${mine.siteId}/members/${mine.memberId}`).expect(200);
@@ -146,7 +146,7 @@ describe('the admin pages: sign-in, site isolation and CSRF on every form', () =
   let routes: RouteEntry[];
 
   beforeAll(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     mine = (await buildPopulatedSite(t, 'Mine', '558475')).ids;
     theirs = (await buildPopulatedSite(t, 'Theirs', '612001')).ids;
     await createAdmin(t, 'ann@example.com', [mine.siteId]);

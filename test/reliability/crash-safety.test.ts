@@ -24,7 +24,7 @@ describe('crash safety: SIGKILL under load', () => {
 
   it(`loses no acknowledged event and applies each exactly once across ${kills} kills`, async () => {
     const databasePath = tempDatabasePath('crash');
-    const site = provisionSite(databasePath, { '558475': ['Foundations'] });
+    const site = await provisionSite(databasePath, { '558475': ['Foundations'] });
     const service = new ServiceProcess(await freePort(), {
       DATABASE_PATH: databasePath,
       PUBLIC_URL: 'https://members.example.com',

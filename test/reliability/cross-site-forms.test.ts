@@ -23,7 +23,7 @@ describe('admin forms sent from another site are refused even with a valid CSRF 
   let posts: RouteEntry[];
 
   beforeAll(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildSite(t);
     await createAdmin(t, 'ann@example.com', [site.siteId]);
     posts = listRoutes(t.app).filter((route) => route.path.startsWith('/admin') && route.method === 'POST');
@@ -77,7 +77,7 @@ describe('admin forms sent from another site are refused even with a valid CSRF 
   });
 
   it('behind a trusted proxy, the https origin the proxy reports counts as this service\'s own', async () => {
-    const proxied = buildTestApp({ TRUST_PROXY: '1' });
+    const proxied = await buildTestApp({ TRUST_PROXY: '1' });
     try {
       const target = await buildSite(proxied);
       await createAdmin(proxied, 'ann@example.com', [target.siteId]);

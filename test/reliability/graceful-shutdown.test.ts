@@ -6,7 +6,7 @@ import { distinctPurchase, freePort, openReadOnly, provisionSite, reportFigure, 
 describe('graceful shutdown of the real service', () => {
   it('stops taking connections, finishes the delivery in flight, then closes the database', async () => {
     const databasePath = tempDatabasePath('shutdown');
-    const site = provisionSite(databasePath, { '558475': ['Foundations'] });
+    const site = await provisionSite(databasePath, { '558475': ['Foundations'] });
     const port = await freePort();
     const service = new ServiceProcess(port, { DATABASE_PATH: databasePath });
     await service.start();

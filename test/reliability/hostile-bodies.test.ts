@@ -130,7 +130,7 @@ describe('hostile bodies to a real URL', () => {
   let baseUrl: string;
 
   beforeAll(async () => {
-    t = buildTestApp({ WEBHOOK_BODY_LIMIT_BYTES: String(BODY_LIMIT_BYTES), HOOK_RATE_BURST: '1000000' });
+    t = await buildTestApp({ WEBHOOK_BODY_LIMIT_BYTES: String(BODY_LIMIT_BYTES), HOOK_RATE_BURST: '1000000' });
     site = await buildSite(t);
     await buildMapping(t, site, '558475', ['Foundations']);
     await buildMapping(t, site, '612001', ['Studio Members']);

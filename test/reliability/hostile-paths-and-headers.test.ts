@@ -187,7 +187,7 @@ describe('hostile paths, headers and IPN key spellings to a real port', () => {
   const logLines: string[] = [];
 
   beforeAll(async () => {
-    t = buildTestApp({ HOOK_RATE_BURST: '1000000' }, { logLines });
+    t = await buildTestApp({ HOOK_RATE_BURST: '1000000' }, { logLines });
     site = await buildSite(t);
     other = await buildSite(t, { name: 'Second site' });
     await buildMapping(t, site, '558475', ['Foundations']);

@@ -49,7 +49,7 @@ describe('raw-body retention through the real CLI', () => {
   afterAll(() => t.close());
 
   it("prunes raw bodies older than each site's retention, keeps rows, outcomes and access history, and refuses to re-apply what it pruned", async () => {
-    t = buildTestApp({ HOOK_RATE_BURST: '100000' });
+    t = await buildTestApp({ HOOK_RATE_BURST: '100000' });
     // Events arrive 120, 60 and 10 days before the real now, which is the clock the CLI runs on.
     const realNow = Date.now();
     t.clock.set(new Date(realNow - 120 * DAY_MS).toISOString());
@@ -113,7 +113,7 @@ describe('raw-body retention through the real CLI', () => {
       expect(wrong).toEqual([]);
 
       // The log still explains itself, and pruned events cannot be re-applied from an empty body by any path.
-      const { token } = reopened.services.tokens.create('operator', null);
+      const { token } = await reopened.services.tokens.create('operator', null);
       const auth = { Authorization: `Bearer ${token}` };
       const prunedUnmapped = unmappedIds.find((id) => eventAges.get(id)?.ageDays === 120 && eventAges.get(id)?.site === shortRetention) ?? 0;
       const site = shortRetention.siteId;
@@ -155,7 +155,7 @@ describe('restore drill: an online backup taken under load', () => {
   it('opens, passes integrity_check, holds every event acknowledged before it started, and restores per the README', async () => {
     const databasePath = tempDatabasePath('drill');
     const workDir = dirname(databasePath);
-    const site = provisionSite(databasePath, { '558475': ['Foundations'] });
+    const site = await provisionSite(databasePath, { '558475': ['Foundations'] });
     // A database with history, so the backup copies thousands of pages while the service writes.
     const seedConfig = loadConfig({ DATABASE_PATH: databasePath, LOG_LEVEL: 'silent' });
     const seeded = composeServices(seedConfig, { logger: createLogger('silent') });

@@ -33,7 +33,7 @@ describe('parallel password guesses', () => {
   let baseUrl: string;
 
   beforeEach(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     ({ server, baseUrl } = await listenOnLoopback(t.app));
     await createAdmin(t, 'ann@example.com', []);
   });

@@ -26,7 +26,7 @@ describe('identical deliveries sent concurrently', () => {
   let baseUrl: string;
 
   beforeAll(async () => {
-    t = buildTestApp({ HOOK_RATE_BURST: '1000000' });
+    t = await buildTestApp({ HOOK_RATE_BURST: '1000000' });
     site = await buildSite(t);
     await buildMapping(t, site, '558475', ['Foundations']);
     ({ server, baseUrl } = await listen(t));
@@ -128,7 +128,7 @@ describe('a purchase and its follow-ups in every order of arrival', () => {
   let baseUrl: string;
 
   beforeAll(async () => {
-    t = buildTestApp({ HOOK_RATE_BURST: '1000000' });
+    t = await buildTestApp({ HOOK_RATE_BURST: '1000000' });
     site = await buildSite(t);
     await buildMapping(t, site, '612001', ['Studio Members']);
     await t.api.put(`/sites/${site.siteId}/kartra`, { cancelMode: 'period_end', graceDays: 10 }).expect(200);

@@ -33,23 +33,23 @@ export interface ProvisionedSite {
  * Creates a site with an enabled integration, a token and an IPN secret in the database file, through the same
  * services an admin's API calls use, then closes it so a separate service process can own the file.
  */
-export function provisionSite(databasePath: string, mappings: Record<string, string[]>, name = 'Watercolor Academy'): ProvisionedSite {
+export async function provisionSite(databasePath: string, mappings: Record<string, string[]>, name = 'Watercolor Academy'): Promise<ProvisionedSite> {
   const config = loadConfig({ DATABASE_PATH: databasePath, PUBLIC_URL: 'https://members.example.com', LOG_LEVEL: 'silent' });
   const { services, database } = composeServices(config, { logger: createLogger('silent') });
   try {
-    const site = services.sites.createSite(name);
+    const site = await services.sites.createSite(name);
     const levelIds = new Map<string, number>();
-    for (const levelName of new Set(Object.values(mappings).flat())) levelIds.set(levelName, services.sites.createLevel(site, levelName).id);
+    for (const levelName of new Set(Object.values(mappings).flat())) levelIds.set(levelName, (await services.sites.createLevel(site, levelName)).id);
     for (const [productId, levelNames] of Object.entries(mappings)) {
-      services.mappings.save(site, { productId, levelIds: levelNames.map((levelName) => levelIds.get(levelName) ?? 0), applyToPast: false });
+      await services.mappings.save(site, { productId, levelIds: levelNames.map((levelName) => levelIds.get(levelName) ?? 0), applyToPast: false });
     }
     const ipnSecret = `ipn-${site.key}-secret-value`;
-    services.sites.updateSettings(site, { ipnSecret });
-    const state = services.sites.setEnabled(site, true);
+    await services.sites.updateSettings(site, { ipnSecret });
+    const state = await services.sites.setEnabled(site, true);
     if (!state.webhookUrl) throw new Error('enabling the integration did not reveal a webhook URL');
     const hookPath = new URL(state.webhookUrl).pathname;
     const webhookSecret = decodeURIComponent(hookPath.split('/').pop() ?? '');
-    const { token } = services.tokens.create(`${name} operator`, site.id);
+    const { token } = await services.tokens.create(`${name} operator`, site.id);
     return { siteId: site.id, hookPath, webhookSecret, apiToken: token, ipnSecret };
   } finally {
     database.close();

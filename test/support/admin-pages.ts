@@ -11,7 +11,7 @@ export function csrfFrom(html: string): string {
 }
 
 export async function createAdmin(t: TestApp, email: string, siteIds: number[], timeZone = 'Europe/Berlin') {
-  return t.composed.services.admins.createAdmin({ email, password: PASSWORD, timeZone, siteIds });
+  return await t.composed.services.admins.createAdmin({ email, password: PASSWORD, timeZone, siteIds });
 }
 
 /** A cookie-keeping client signed in through the real sign-in form, and the session's CSRF token. */

@@ -18,7 +18,7 @@ export interface TestApp {
 }
 
 /** The real app, composed as in production, on a fresh SQLite file in a temp folder. */
-export function buildTestApp(env: Record<string, string> = {}, options: { logLines?: string[] } = {}): TestApp {
+export async function buildTestApp(env: Record<string, string> = {}, options: { logLines?: string[] } = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'kartra-access-test-'));
   const databasePath = join(dir, 'test.db');
   const config = loadConfig({ DATABASE_PATH: databasePath, PUBLIC_URL: 'https://members.example.com', LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0', ...env });
@@ -26,7 +26,7 @@ export function buildTestApp(env: Record<string, string> = {}, options: { logLin
   // With `logLines`, every line the service logs (at trace level) is kept there, for tests that search the log.
   const logger = options.logLines ? createLogger('trace', { write: (line: string) => void options.logLines?.push(line) }) : createLogger('silent');
   const composed = composeApp(config, { clock, logger });
-  const { token } = composed.services.tokens.create('test operator', null);
+  const { token } = await composed.services.tokens.create('test operator', null);
   return {
     app: composed.app,
     composed,

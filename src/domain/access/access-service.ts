@@ -1,6 +1,6 @@
 import { NotFoundError, InvalidInputError, ConflictError } from '../errors';
 import type { Grant, Site } from '../model';
-import type { Clock, Repositories, RunInTransaction } from '../ports';
+import type { Clock, Repositories, RunInTransaction, Tx } from '../ports';
 import { deriveSourceState, isGrantEffective } from './access-rules';
 
 export interface GrantCause {
@@ -24,16 +24,15 @@ export interface SourceChange {
 export type AccessService = ReturnType<typeof createAccessService>;
 
 export function createAccessService({ repos, clock, transaction }: { repos: Repositories; clock: Clock; transaction: RunInTransaction }) {
-  const { grants, facts, products, levels } = repos;
-
   /**
    * Brings the grants of one purchase (a one-time order or a subscription) in line with its money facts and the
-   * product's current mapping. Idempotent: running it twice changes nothing the second time.
+   * product's current mapping, in the caller's transaction. Idempotent: running it twice changes nothing the second time.
    */
-  function reconcileSource(site: Site, memberId: number, sourceKey: string, productId: string, cause: GrantCause): SourceChange {
+  async function reconcileSource(tx: Tx, site: Site, memberId: number, sourceKey: string, productId: string, cause: GrantCause): Promise<SourceChange> {
+    const { grants } = tx;
     const now = clock.now();
-    const product = products.find(site.id, productId);
-    const sourceFacts = facts.forSource(site.id, sourceKey);
+    const product = await tx.products.find(site.id, productId);
+    const sourceFacts = await tx.facts.forSource(site.id, sourceKey);
     const derived = deriveSourceState(
       sourceFacts,
       { graceDays: site.graceDays, cancelMode: site.cancelMode, billingPeriodDays: product?.billingPeriodDays ?? null },
@@ -42,13 +41,13 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
     const change: SourceChange = { created: 0, revoked: 0, restored: 0, confirmed: 0, unchanged: 0, state: derived.state };
     if (derived.state === 'no_payment') return change;
 
-    const existing = grants.forSource(site.id, sourceKey).filter((grant) => grant.memberId === memberId);
+    const existing = (await grants.forSource(site.id, sourceKey)).filter((grant) => grant.memberId === memberId);
     const subscriptionId = sourceFacts.find((fact) => fact.subscriptionId)?.subscriptionId ?? null;
     const firstPayment = sourceFacts.find((fact) => fact.kind === 'purchase') ?? sourceFacts.find((fact) => fact.kind === 'rebill');
 
     for (const levelId of product?.levelIds ?? []) {
       if (existing.some((grant) => grant.levelId === levelId)) continue;
-      const grant = grants.create({
+      const grant = await grants.create({
         siteId: site.id,
         memberId,
         levelId,
@@ -63,10 +62,10 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
         createdAt: now,
       });
       if (derived.state === 'active') {
-        history(grant, 'granted', `purchase of product ${productId}${describeOrder(firstPayment?.transactionId, subscriptionId)}`, cause);
-        if (derived.endsAt) history(grant, 'expires', `${derived.note}; access ends ${derived.endsAt.toISOString()}`, cause);
+        await history(tx, grant, 'granted', `purchase of product ${productId}${describeOrder(firstPayment?.transactionId, subscriptionId)}`, cause);
+        if (derived.endsAt) await history(tx, grant, 'expires', `${derived.note}; access ends ${derived.endsAt.toISOString()}`, cause);
       } else {
-        history(grant, 'revoked', `${derived.reason} (known before this purchase was applied)`, cause);
+        await history(tx, grant, 'revoked', `${derived.reason} (known before this purchase was applied)`, cause);
       }
       change.created += 1;
     }
@@ -81,33 +80,33 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
           change.unchanged += 1;
           continue;
         }
-        grants.update(site.id, grant.id, { status: 'revoked', revokedReason: derived.reason, expiresAt: null }, now);
-        history(grant, 'revoked', derived.reason, cause);
+        await grants.update(site.id, grant.id, { status: 'revoked', revokedReason: derived.reason, expiresAt: null }, now);
+        await history(tx, grant, 'revoked', derived.reason, cause);
         change.revoked += 1;
         continue;
       }
       const endsAtChanged = (grant.expiresAt?.getTime() ?? null) !== (derived.endsAt?.getTime() ?? null);
       if (grant.status === 'revoked') {
-        grants.update(site.id, grant.id, { status: 'active', revokedReason: null, expiresAt: derived.endsAt }, now);
-        history(grant, 'restored', derived.note, cause);
+        await grants.update(site.id, grant.id, { status: 'active', revokedReason: null, expiresAt: derived.endsAt }, now);
+        await history(tx, grant, 'restored', derived.note, cause);
         change.restored += 1;
       } else if (endsAtChanged) {
-        grants.update(site.id, grant.id, { expiresAt: derived.endsAt }, now);
-        history(grant, 'expires', derived.endsAt ? `${derived.note}; access ends ${derived.endsAt.toISOString()}` : `${derived.note}; no end date`, cause);
+        await grants.update(site.id, grant.id, { expiresAt: derived.endsAt }, now);
+        await history(tx, grant, 'expires', derived.endsAt ? `${derived.note}; access ends ${derived.endsAt.toISOString()}` : `${derived.note}; no end date`, cause);
         change.unchanged += 1;
       } else {
         change.unchanged += 1;
       }
-      if (cause.confirmsPayment && cause.eventId !== null && !grants.hasHistory(site.id, grant.id, 'confirmed', cause.eventId)) {
-        history(grant, 'confirmed', derived.note, cause);
+      if (cause.confirmsPayment && cause.eventId !== null && !(await grants.hasHistory(site.id, grant.id, 'confirmed', cause.eventId))) {
+        await history(tx, grant, 'confirmed', derived.note, cause);
         change.confirmed += 1;
       }
     }
     return change;
   }
 
-  function history(grant: Grant, change: Parameters<typeof grants.addHistory>[0]['change'], reason: string, cause: GrantCause) {
-    grants.addHistory({
+  async function history(tx: Tx, grant: Grant, change: Parameters<Tx['grants']['addHistory']>[0]['change'], reason: string, cause: GrantCause): Promise<void> {
+    await tx.grants.addHistory({
       siteId: grant.siteId,
       grantId: grant.id,
       memberId: grant.memberId,
@@ -120,15 +119,15 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
     });
   }
 
-  function grantManually(site: Site, memberId: number, levelId: number, expiresAt: Date | null, actor: string): Grant {
-    return transaction(() => {
+  function grantManually(site: Site, memberId: number, levelId: number, expiresAt: Date | null, actor: string): Promise<Grant> {
+    return transaction(async (tx) => {
       const now = clock.now();
-      if (!repos.members.findById(site.id, memberId)) throw new NotFoundError('member', memberId);
-      if (!levels.findById(site.id, levelId)) throw new InvalidInputError('unknown level', [{ path: 'levelId', message: `level ${levelId} does not exist on this site` }]);
+      if (!(await tx.members.findById(site.id, memberId))) throw new NotFoundError('member', memberId);
+      if (!(await tx.levels.findById(site.id, levelId))) throw new InvalidInputError('unknown level', [{ path: 'levelId', message: `level ${levelId} does not exist on this site` }]);
       if (expiresAt && expiresAt.getTime() <= now.getTime()) {
         throw new InvalidInputError('expiry must be in the future', [{ path: 'expiresAt', message: 'must be in the future' }]);
       }
-      const grant = grants.create({
+      const grant = await tx.grants.create({
         siteId: site.id,
         memberId,
         levelId,
@@ -142,31 +141,31 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
         expiresAt,
         createdAt: now,
       });
-      history(grant, 'granted', expiresAt ? `granted by an admin until ${expiresAt.toISOString()}` : 'granted by an admin', { eventId: null, actor });
+      await history(tx, grant, 'granted', expiresAt ? `granted by an admin until ${expiresAt.toISOString()}` : 'granted by an admin', { eventId: null, actor });
       return grant;
     });
   }
 
-  function revokeManualGrant(site: Site, memberId: number, grantId: number, actor: string): Grant {
-    return transaction(() => {
-      const grant = grants.findById(site.id, grantId);
+  function revokeManualGrant(site: Site, memberId: number, grantId: number, actor: string): Promise<Grant> {
+    return transaction(async (tx) => {
+      const grant = await tx.grants.findById(site.id, grantId);
       if (!grant || grant.memberId !== memberId) throw new NotFoundError('grant', grantId);
       if (grant.sourceType !== 'manual') {
         throw new ConflictError('only manual grants can be revoked by hand; purchase grants follow Kartra payments');
       }
       if (grant.status === 'revoked') return grant;
-      grants.update(site.id, grant.id, { status: 'revoked', revokedReason: 'revoked by an admin', adminLocked: true }, clock.now());
-      history(grant, 'revoked', 'revoked by an admin', { eventId: null, actor });
+      await tx.grants.update(site.id, grant.id, { status: 'revoked', revokedReason: 'revoked by an admin', adminLocked: true }, clock.now());
+      await history(tx, grant, 'revoked', 'revoked by an admin', { eventId: null, actor });
       return { ...grant, status: 'revoked' as const, revokedReason: 'revoked by an admin', adminLocked: true };
     });
   }
 
-  /** Used when a mapping is deleted with revoke: the grants stay revoked whatever Kartra sends later. */
-  function revokeProductGrants(site: Site, productId: string, actor: string): number {
-    const active = grants.activeForProduct(site.id, productId);
+  /** Used when a mapping is deleted with revoke, in its transaction: the grants stay revoked whatever Kartra sends later. */
+  async function revokeProductGrants(tx: Tx, site: Site, productId: string, actor: string): Promise<number> {
+    const active = await tx.grants.activeForProduct(site.id, productId);
     for (const grant of active) {
-      grants.update(site.id, grant.id, { status: 'revoked', revokedReason: `mapping for product ${productId} deleted`, adminLocked: true }, clock.now());
-      history(grant, 'revoked', `mapping for product ${productId} deleted by an admin`, { eventId: null, actor });
+      await tx.grants.update(site.id, grant.id, { status: 'revoked', revokedReason: `mapping for product ${productId} deleted`, adminLocked: true }, clock.now());
+      await history(tx, grant, 'revoked', `mapping for product ${productId} deleted by an admin`, { eventId: null, actor });
     }
     return active.length;
   }
@@ -175,23 +174,23 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
    * Writes the history of grants whose time has come (grace run out, paid period over, manual expiry). Effective
    * access already honours `expiresAt` at read time; the sweep only records it. Safe to run twice or to stop midway.
    */
-  function sweepExpired(batchSize = 200): number {
+  async function sweepExpired(batchSize = 200): Promise<number> {
     const now = clock.now();
-    const due = grants.dueForExpiry(now, batchSize);
+    const due = await repos.grants.dueForExpiry(now, batchSize);
     let swept = 0;
     for (const grant of due) {
-      transaction(() => {
-        const current = grants.findById(grant.siteId, grant.id);
+      await transaction(async (tx) => {
+        const current = await tx.grants.findById(grant.siteId, grant.id);
         if (!current || isGrantEffective(current, now) || current.status !== 'active') return;
-        const site = repos.sites.findById(grant.siteId);
+        const site = await tx.sites.findById(grant.siteId);
         if (!site) return;
         if (current.sourceType === 'purchase' && current.productId) {
-          reconcileSource(site, current.memberId, current.sourceKey, current.productId, { eventId: null, actor: 'system' });
+          await reconcileSource(tx, site, current.memberId, current.sourceKey, current.productId, { eventId: null, actor: 'system' });
         }
-        const after = grants.findById(grant.siteId, grant.id);
+        const after = await tx.grants.findById(grant.siteId, grant.id);
         if (after && after.status === 'active') {
-          grants.update(site.id, grant.id, { status: 'revoked', revokedReason: 'expired' }, now);
-          history(after, 'expired', current.sourceType === 'manual' ? 'manual grant expired' : 'access period ended', { eventId: null, actor: 'system' });
+          await tx.grants.update(site.id, grant.id, { status: 'revoked', revokedReason: 'expired' }, now);
+          await history(tx, after, 'expired', current.sourceType === 'manual' ? 'manual grant expired' : 'access period ended', { eventId: null, actor: 'system' });
         }
         swept += 1;
       });

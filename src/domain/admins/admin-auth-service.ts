@@ -46,20 +46,20 @@ export function createAdminAuthService({ repos, clock }: { repos: Repositories; 
     if (input.password.length < MIN_PASSWORD_LENGTH) issues.push({ path: 'password', message: `at least ${MIN_PASSWORD_LENGTH} characters` });
     const timeZone = input.timeZone ?? 'UTC';
     if (!isTimeZone(timeZone)) issues.push({ path: 'timeZone', message: 'an IANA time zone such as Europe/Berlin' });
-    if (repos.admins.findByEmail(email)) issues.push({ path: 'email', message: 'an admin with this email exists' });
-    for (const siteId of input.siteIds ?? []) if (!repos.sites.findById(siteId)) issues.push({ path: 'site', message: `site ${siteId} does not exist` });
+    if (await repos.admins.findByEmail(email)) issues.push({ path: 'email', message: 'an admin with this email exists' });
+    for (const siteId of input.siteIds ?? []) if (!(await repos.sites.findById(siteId))) issues.push({ path: 'site', message: `site ${siteId} does not exist` });
     if (issues.length > 0) throw new InvalidInputError('cannot create the admin', issues);
     const passwordHash = await hashPassword(input.password);
-    const admin = repos.admins.create({ email, passwordHash, timeZone, createdAt: clock.now() });
-    for (const siteId of input.siteIds ?? []) repos.admins.grantSite(admin.id, siteId, clock.now());
+    const admin = await repos.admins.create({ email, passwordHash, timeZone, createdAt: clock.now() });
+    for (const siteId of input.siteIds ?? []) await repos.admins.grantSite(admin.id, siteId, clock.now());
     return admin;
   }
 
-  function grantSite(email: string, siteId: number): void {
-    const admin = repos.admins.findByEmail(normalizeEmail(email));
+  async function grantSite(email: string, siteId: number): Promise<void> {
+    const admin = await repos.admins.findByEmail(normalizeEmail(email));
     if (!admin) throw new NotFoundError('admin', email);
-    if (!repos.sites.findById(siteId)) throw new NotFoundError('site', siteId);
-    repos.admins.grantSite(admin.id, siteId, clock.now());
+    if (!(await repos.sites.findById(siteId))) throw new NotFoundError('site', siteId);
+    await repos.admins.grantSite(admin.id, siteId, clock.now());
   }
 
   /**
@@ -67,10 +67,10 @@ export function createAdminAuthService({ repos, clock }: { repos: Repositories; 
    * session id planted before sign-in never becomes an authenticated one (session fixation).
    */
   async function signIn(email: string, password: string, previousSessionToken?: string): Promise<{ sessionToken: string; signedIn: SignedInAdmin } | null> {
-    const admin = repos.admins.findByEmail(normalizeEmail(email));
+    const admin = await repos.admins.findByEmail(normalizeEmail(email));
     const matches = await verifyPassword(password, admin?.passwordHash ?? (await dummyHash));
     if (!admin || !matches) return null;
-    if (previousSessionToken) repos.adminSessions.delete(sha256(previousSessionToken));
+    if (previousSessionToken) await repos.adminSessions.delete(sha256(previousSessionToken));
     const now = clock.now();
     const sessionToken = randomBytes(32).toString('base64url');
     const session: AdminSession = {
@@ -81,39 +81,39 @@ export function createAdminAuthService({ repos, clock }: { repos: Repositories; 
       lastSeenAt: now,
       expiresAt: new Date(now.getTime() + IDLE_TIMEOUT_MS),
     };
-    repos.adminSessions.create(session);
-    repos.admins.recordSignIn(admin.id, now);
-    repos.adminSessions.deleteExpired(now);
-    return { sessionToken, signedIn: { admin, session, siteIds: repos.admins.siteIds(admin.id) } };
+    await repos.adminSessions.create(session);
+    await repos.admins.recordSignIn(admin.id, now);
+    await repos.adminSessions.deleteExpired(now);
+    return { sessionToken, signedIn: { admin, session, siteIds: await repos.admins.siteIds(admin.id) } };
   }
 
   /** The signed-in admin for a cookie value, or null when the session is unknown or over. */
-  function authenticate(sessionToken: string | undefined): SignedInAdmin | null {
+  async function authenticate(sessionToken: string | undefined): Promise<SignedInAdmin | null> {
     if (!sessionToken) return null;
     const idHash = sha256(sessionToken);
-    const session = repos.adminSessions.findByIdHash(idHash);
+    const session = await repos.adminSessions.findByIdHash(idHash);
     if (!session) return null;
     const now = clock.now();
     if (session.expiresAt.getTime() <= now.getTime() || now.getTime() - session.createdAt.getTime() >= ABSOLUTE_TIMEOUT_MS) {
-      repos.adminSessions.delete(idHash);
+      await repos.adminSessions.delete(idHash);
       return null;
     }
-    const admin = repos.admins.findById(session.adminId);
+    const admin = await repos.admins.findById(session.adminId);
     if (!admin) return null;
     if (now.getTime() - session.lastSeenAt.getTime() >= TOUCH_INTERVAL_MS) {
       const expiresAt = new Date(Math.min(now.getTime() + IDLE_TIMEOUT_MS, session.createdAt.getTime() + ABSOLUTE_TIMEOUT_MS));
-      repos.adminSessions.touch(idHash, now, expiresAt);
+      await repos.adminSessions.touch(idHash, now, expiresAt);
     }
-    return { admin, session, siteIds: repos.admins.siteIds(admin.id) };
+    return { admin, session, siteIds: await repos.admins.siteIds(admin.id) };
   }
 
-  function signOut(sessionToken: string | undefined): void {
-    if (sessionToken) repos.adminSessions.delete(sha256(sessionToken));
+  async function signOut(sessionToken: string | undefined): Promise<void> {
+    if (sessionToken) await repos.adminSessions.delete(sha256(sessionToken));
   }
 
-  function setTimeZone(adminId: number, timeZone: string): void {
+  async function setTimeZone(adminId: number, timeZone: string): Promise<void> {
     if (!isTimeZone(timeZone)) throw new InvalidInputError('unknown time zone', [{ path: 'timeZone', message: 'an IANA time zone such as Europe/Berlin' }]);
-    repos.admins.setTimeZone(adminId, timeZone);
+    await repos.admins.setTimeZone(adminId, timeZone);
   }
 
   /**
@@ -122,14 +122,14 @@ export function createAdminAuthService({ repos, clock }: { repos: Repositories; 
    * Returns null when the current password is wrong, so the caller can count it like a failed sign-in.
    */
   async function changePassword(signedIn: SignedInAdmin, currentPassword: string, newPassword: string): Promise<{ otherSessionsEnded: number } | null> {
-    const admin = repos.admins.findById(signedIn.admin.id);
+    const admin = await repos.admins.findById(signedIn.admin.id);
     if (!admin || !(await verifyPassword(currentPassword, admin.passwordHash))) return null;
     const issues: { path: string; message: string }[] = [];
     if (newPassword.length < MIN_PASSWORD_LENGTH) issues.push({ path: 'newPassword', message: `at least ${MIN_PASSWORD_LENGTH} characters` });
     else if (newPassword === currentPassword) issues.push({ path: 'newPassword', message: 'a password different from the current one' });
     if (issues.length > 0) throw new InvalidInputError('cannot change the password', issues);
-    repos.admins.setPasswordHash(admin.id, await hashPassword(newPassword));
-    return { otherSessionsEnded: repos.adminSessions.deleteOthers(admin.id, signedIn.session.idHash) };
+    await repos.admins.setPasswordHash(admin.id, await hashPassword(newPassword));
+    return { otherSessionsEnded: await repos.adminSessions.deleteOthers(admin.id, signedIn.session.idHash) };
   }
 
   /**
@@ -149,8 +149,8 @@ export function createAdminAuthService({ repos, clock }: { repos: Repositories; 
    * A device cookie value for a browser that just proved the password: `<adminId>.<nonce>.<mac>`. Later sign-ins
    * from that browser are limited by its own failures only (see the sign-in limiter).
    */
-  function issueDeviceToken(adminId: number): string {
-    const admin = repos.admins.findById(adminId);
+  async function issueDeviceToken(adminId: number): Promise<string> {
+    const admin = await repos.admins.findById(adminId);
     if (!admin) throw new NotFoundError('admin', adminId);
     const adminIdAndNonce = `${admin.id}.${randomBytes(16).toString('base64url')}`;
     return `${adminIdAndNonce}.${deviceMac(admin, adminIdAndNonce)}`;
@@ -160,11 +160,11 @@ export function createAdminAuthService({ repos, clock }: { repos: Repositories; 
    * The device id (`<adminId>.<nonce>`) of a cookie this server issued to the admin with this email since their last
    * password change; null for a missing, malformed, forged or other admin's cookie. The mac is compared in constant time.
    */
-  function trustedDevice(deviceToken: string | undefined, email: string): string | null {
+  async function trustedDevice(deviceToken: string | undefined, email: string): Promise<string | null> {
     const parts = deviceToken?.split('.') ?? [];
     const [adminId, nonce, mac] = parts;
     if (parts.length !== 3 || !adminId || !nonce || !mac) return null;
-    const admin = repos.admins.findByEmail(normalizeEmail(email));
+    const admin = await repos.admins.findByEmail(normalizeEmail(email));
     if (!admin || String(admin.id) !== adminId) return null;
     const expected = Buffer.from(deviceMac(admin, `${adminId}.${nonce}`), 'utf8');
     const presented = Buffer.from(mac, 'utf8');

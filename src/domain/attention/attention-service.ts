@@ -46,23 +46,23 @@ export type AttentionService = ReturnType<typeof createAttentionService>;
 
 /** What a site admin should look at: derived from the ledger and the event log at the current time. */
 export function createAttentionService({ repos, clock, mappings }: { repos: Repositories; clock: Clock; mappings: ProductMappingService }) {
-  function pastDue(site: Site): PastDueSubscription[] {
+  async function pastDue(site: Site): Promise<PastDueSubscription[]> {
     const now = clock.now();
     const seen = new Set<string>();
     const result: PastDueSubscription[] = [];
-    for (const failure of repos.facts.listByKind(site.id, 'payment_failed', 1000)) {
+    for (const failure of await repos.facts.listByKind(site.id, 'payment_failed', 1000)) {
       if (seen.has(failure.sourceKey)) continue;
       seen.add(failure.sourceKey);
-      const product = repos.products.find(site.id, failure.productId);
+      const product = await repos.products.find(site.id, failure.productId);
       const state = deriveSourceState(
-        repos.facts.forSource(site.id, failure.sourceKey),
+        await repos.facts.forSource(site.id, failure.sourceKey),
         { graceDays: site.graceDays, cancelMode: site.cancelMode, billingPeriodDays: product?.billingPeriodDays ?? null },
         now,
       );
       if (state.state !== 'active' || !state.pastDue) continue;
       result.push({
         memberId: failure.memberId,
-        email: repos.members.findById(site.id, failure.memberId)?.email ?? null,
+        email: (await repos.members.findById(site.id, failure.memberId))?.email ?? null,
         productId: failure.productId,
         sourceKey: failure.sourceKey,
         subscriptionId: failure.subscriptionId,
@@ -73,31 +73,35 @@ export function createAttentionService({ repos, clock, mappings }: { repos: Repo
     return result.sort((a, b) => a.graceEndsAt.getTime() - b.graceEndsAt.getTime());
   }
 
-  function eventsWithStatus(site: Site, status: 'failed' | 'rejected'): EventAttention {
-    const latest = repos.events.list(site.id, { statuses: [status], limit: LIST_LIMIT });
-    const count = repos.events.countByStatusSince(site.id, new Date(0))[status] ?? 0;
+  async function eventsWithStatus(site: Site, status: 'failed' | 'rejected'): Promise<EventAttention> {
+    const latest = await repos.events.list(site.id, { statuses: [status], limit: LIST_LIMIT });
+    const count = (await repos.events.countByStatusSince(site.id, new Date(0)))[status] ?? 0;
     return { count, latest: latest.map((event) => ({ id: event.id, receivedAt: event.receivedAt, summary: event.summary, error: event.error })) };
   }
 
-  function report(site: Site): AttentionReport {
+  async function report(site: Site): Promise<AttentionReport> {
     const now = clock.now();
-    const chargebacks = repos.facts.listByKind(site.id, 'chargeback', LIST_LIMIT).map((fact) => ({
-      memberId: fact.memberId,
-      email: repos.members.findById(site.id, fact.memberId)?.email ?? null,
-      productId: fact.productId,
-      transactionId: fact.transactionId,
-      chargedBackOrderId: fact.parentTransactionId,
-      occurredAt: fact.occurredAt,
-      eventId: fact.eventId,
-    }));
-    const last = repos.events.lastReceived(site.id);
+    const chargebacks: ChargebackItem[] = [];
+    for (const fact of await repos.facts.listByKind(site.id, 'chargeback', LIST_LIMIT)) {
+      const member = await repos.members.findById(site.id, fact.memberId);
+      chargebacks.push({
+        memberId: fact.memberId,
+        email: member?.email ?? null,
+        productId: fact.productId,
+        transactionId: fact.transactionId,
+        chargedBackOrderId: fact.parentTransactionId,
+        occurredAt: fact.occurredAt,
+        eventId: fact.eventId,
+      });
+    }
+    const last = await repos.events.lastReceived(site.id);
     const quietSince = new Date(now.getTime() - site.quietFeedHours * HOUR_MS);
     // Quiet means events used to arrive and then stopped; a site that never received one is not "quiet".
     const quiet = site.kartraEnabled && last !== null && last.at.getTime() < quietSince.getTime();
-    const failedEvents = eventsWithStatus(site, 'failed');
-    const rejectedEvents = eventsWithStatus(site, 'rejected');
-    const pastDueList = pastDue(site);
-    const unmappedProducts = mappings.discovered(site).filter((product) => product.eventCount > 0);
+    const failedEvents = await eventsWithStatus(site, 'failed');
+    const rejectedEvents = await eventsWithStatus(site, 'rejected');
+    const pastDueList = await pastDue(site);
+    const unmappedProducts = (await mappings.discovered(site)).filter((product) => product.eventCount > 0);
     return {
       pastDue: pastDueList,
       chargebacks,

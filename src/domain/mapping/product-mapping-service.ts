@@ -43,25 +43,27 @@ export function createProductMappingService(deps: {
 }) {
   const { repos, clock, transaction, access, intake } = deps;
 
-  function toView(site: Site, product: Product): MappingView {
-    const levels = repos.levels.list(site.id).filter((level) => product.levelIds.includes(level.id));
-    const memberCount = new Set(repos.grants.activeForProduct(site.id, product.productId).map((grant) => grant.memberId)).size;
+  async function toView(site: Site, product: Product): Promise<MappingView> {
+    const levels = (await repos.levels.list(site.id)).filter((level) => product.levelIds.includes(level.id));
+    const memberCount = new Set((await repos.grants.activeForProduct(site.id, product.productId)).map((grant) => grant.memberId)).size;
     return { productId: product.productId, productName: product.kartraName, levels, billingPeriodDays: product.billingPeriodDays, memberCount };
   }
 
-  function list(site: Site): MappingView[] {
-    return repos.products.listMapped(site.id).map((product) => toView(site, product));
+  async function list(site: Site): Promise<MappingView[]> {
+    const views: MappingView[] = [];
+    for (const product of await repos.products.listMapped(site.id)) views.push(await toView(site, product));
+    return views;
   }
 
-  function get(site: Site, productId: string): MappingView {
-    const product = repos.products.find(site.id, productId);
+  async function get(site: Site, productId: string): Promise<MappingView> {
+    const product = await repos.products.find(site.id, productId);
     if (!product || product.levelIds.length === 0) throw new NotFoundError('mapping', productId);
     return toView(site, product);
   }
 
-  function preview(site: Site, productId: string): ApplyToPastPreview {
-    const unmapped = repos.events.countUnmapped(site.id, productId);
-    return { productId, unmappedEvents: unmapped.events, people: unmapped.people, recordedPurchases: repos.facts.sourcesForProduct(site.id, productId).length };
+  async function preview(site: Site, productId: string): Promise<ApplyToPastPreview> {
+    const unmapped = await repos.events.countUnmapped(site.id, productId);
+    return { productId, unmappedEvents: unmapped.events, people: unmapped.people, recordedPurchases: (await repos.facts.sourcesForProduct(site.id, productId)).length };
   }
 
   /**
@@ -69,45 +71,45 @@ export function createProductMappingService(deps: {
    * re-applied in receipt order and every purchase already on record is brought in line with the new mapping, so
    * buyers who came before the mapping get their access. Re-applying is idempotent.
    */
-  function save(site: Site, input: { productId: string; levelIds: number[]; applyToPast: boolean; billingPeriodDays?: number | null }) {
+  async function save(site: Site, input: { productId: string; levelIds: number[]; applyToPast: boolean; billingPeriodDays?: number | null }) {
     const productId = input.productId.trim();
     const levelIds = [...new Set(input.levelIds)];
-    const known = new Set(repos.levels.list(site.id).map((level) => level.id));
+    const known = new Set((await repos.levels.list(site.id)).map((level) => level.id));
     const unknown = levelIds.filter((id) => !known.has(id));
     if (unknown.length > 0) {
       throw new InvalidInputError('unknown levels', [{ path: 'levelIds', message: `level(s) ${unknown.join(', ')} do not exist on this site` }]);
     }
-    const previewBefore = preview(site, productId);
-    transaction(() => {
-      repos.products.ensure(site.id, productId);
-      repos.products.setLevels(site.id, productId, levelIds, input.billingPeriodDays ?? null, clock.now());
+    const previewBefore = await preview(site, productId);
+    await transaction(async (tx) => {
+      await tx.products.ensure(site.id, productId);
+      await tx.products.setLevels(site.id, productId, levelIds, input.billingPeriodDays ?? null, clock.now());
     });
     let applied: { eventCount: number; outcomes: Record<string, number>; membersReconciled: number } | null = null;
     if (input.applyToPast) {
-      const reapplied = intake.reapplyMany(site, { statuses: ['unmapped'], productId }, 'mapping');
+      const reapplied = await intake.reapplyMany(site, { statuses: ['unmapped'], productId }, 'mapping');
       let membersReconciled = 0;
-      for (const source of repos.facts.sourcesForProduct(site.id, productId)) {
-        transaction(() => access.reconcileSource(site, source.memberId, source.sourceKey, productId, { eventId: null, actor: 'mapping' }));
+      for (const source of await repos.facts.sourcesForProduct(site.id, productId)) {
+        await transaction((tx) => access.reconcileSource(tx, site, source.memberId, source.sourceKey, productId, { eventId: null, actor: 'mapping' }));
         membersReconciled += 1;
       }
       applied = { ...reapplied, membersReconciled };
     }
-    return { mapping: get(site, productId), preview: previewBefore, applied };
+    return { mapping: await get(site, productId), preview: previewBefore, applied };
   }
 
   /** Deleting a mapping never silently revokes: by default current grants stay; with `revoke` they end now. */
-  function remove(site: Site, productId: string, revoke: boolean, actor: string): { revokedGrants: number } {
-    return transaction(() => {
-      const product = repos.products.find(site.id, productId);
+  function remove(site: Site, productId: string, revoke: boolean, actor: string): Promise<{ revokedGrants: number }> {
+    return transaction(async (tx) => {
+      const product = await tx.products.find(site.id, productId);
       if (!product || product.levelIds.length === 0) throw new NotFoundError('mapping', productId);
-      repos.products.clearLevels(site.id, productId);
-      return { revokedGrants: revoke ? access.revokeProductGrants(site, productId, actor) : 0 };
+      await tx.products.clearLevels(site.id, productId);
+      return { revokedGrants: revoke ? await access.revokeProductGrants(tx, site, productId, actor) : 0 };
     });
   }
 
-  function discovered(site: Site): DiscoveredProduct[] {
-    const products = repos.products.listDiscovered(site.id);
-    const activity = new Map(repos.events.productActivity(site.id, products.map((product) => product.productId)).map((row) => [row.productId, row]));
+  async function discovered(site: Site): Promise<DiscoveredProduct[]> {
+    const products = await repos.products.listDiscovered(site.id);
+    const activity = new Map((await repos.events.productActivity(site.id, products.map((product) => product.productId))).map((row) => [row.productId, row]));
     return products.map((product) => ({
       productId: product.productId,
       productName: product.kartraName,

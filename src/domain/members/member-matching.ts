@@ -9,19 +9,19 @@ export type MemberMatch = { member: Member; created: boolean; emailChangedFrom?:
  * creating one when `createIfMissing`. A known lead arriving with a new email moves the member's email, and the
  * change is recorded with the event that caused it.
  */
-export function matchMember(
+export async function matchMember(
   members: MemberRepository,
   siteId: number,
   lead: LeadIdentity,
   options: { createIfMissing: boolean; eventId: number | null; now: Date },
-): MemberMatch {
+): Promise<MemberMatch> {
   const { now } = options;
-  const byLead = lead.leadId ? members.findByLeadId(siteId, lead.leadId) : null;
-  const member = byLead ?? (lead.email ? members.findByEmail(siteId, lead.email) : null);
+  const byLead = lead.leadId ? await members.findByLeadId(siteId, lead.leadId) : null;
+  const member = byLead ?? (lead.email ? await members.findByEmail(siteId, lead.email) : null);
 
   if (!member) {
     if (!options.createIfMissing) return null;
-    const created = members.create({
+    const created = await members.create({
       siteId,
       kartraLeadId: lead.leadId ?? null,
       email: lead.email ?? null,
@@ -42,9 +42,9 @@ export function matchMember(
   if (byLead && lead.email && lead.email !== member.email) {
     emailChangedFrom = member.email;
     changes.email = lead.email;
-    members.recordEmailChange({ siteId, memberId: member.id, previousEmail: member.email, newEmail: lead.email, eventId: options.eventId, changedAt: now });
+    await members.recordEmailChange({ siteId, memberId: member.id, previousEmail: member.email, newEmail: lead.email, eventId: options.eventId, changedAt: now });
   }
   if (Object.keys(changes).length === 0) return { member, created: false };
-  members.update(siteId, member.id, { ...changes, updatedAt: now });
+  await members.update(siteId, member.id, { ...changes, updatedAt: now });
   return { member: { ...member, ...changes, updatedAt: now }, created: false, emailChangedFrom };
 }

@@ -29,8 +29,8 @@ export type MemberService = ReturnType<typeof createMemberService>;
 
 /** Read side of members: effective levels are computed against the current time, never stored as a flag. */
 export function createMemberService({ repos, clock }: { repos: Repositories; clock: Clock }) {
-  function levelNames(siteId: number): Map<number, string> {
-    return new Map(repos.levels.list(siteId).map((level) => [level.id, level.name]));
+  async function levelNames(siteId: number): Promise<Map<number, string>> {
+    return new Map((await repos.levels.list(siteId)).map((level) => [level.id, level.name]));
   }
 
   function memberLevels(grants: Grant[], names: Map<number, string>, now: Date): MemberLevel[] {
@@ -41,11 +41,11 @@ export function createMemberService({ repos, clock }: { repos: Repositories; clo
     });
   }
 
-  function search(site: Site, filter: { email?: string; query?: string; limit: number; afterId?: number }): MemberSummary[] {
-    const found = repos.members.search(site.id, filter);
-    const names = levelNames(site.id);
+  async function search(site: Site, filter: { email?: string; query?: string; limit: number; afterId?: number }): Promise<MemberSummary[]> {
+    const found = await repos.members.search(site.id, filter);
+    const names = await levelNames(site.id);
     const grantsByMember = new Map<number, Grant[]>();
-    for (const grant of repos.grants.forMembers(site.id, found.map((member) => member.id))) {
+    for (const grant of await repos.grants.forMembers(site.id, found.map((member) => member.id))) {
       grantsByMember.set(grant.memberId, [...(grantsByMember.get(grant.memberId) ?? []), grant]);
     }
     const now = clock.now();
@@ -55,13 +55,14 @@ export function createMemberService({ repos, clock }: { repos: Repositories; clo
     }));
   }
 
-  function detail(site: Site, memberId: number): MemberDetail {
-    const member = repos.members.findById(site.id, memberId);
+  async function detail(site: Site, memberId: number): Promise<MemberDetail> {
+    const member = await repos.members.findById(site.id, memberId);
     if (!member) throw new NotFoundError('member', memberId);
-    const names = levelNames(site.id);
+    const names = await levelNames(site.id);
     const now = clock.now();
-    const grants = repos.grants.forMember(site.id, memberId);
-    const history = repos.grants.historyForMember(site.id, memberId);
+    const grants = await repos.grants.forMember(site.id, memberId);
+    const history = await repos.grants.historyForMember(site.id, memberId);
+    const emailChanges = await repos.members.emailChanges(site.id, memberId);
     return {
       ...member,
       levels: memberLevels(grants, names, now),
@@ -71,7 +72,7 @@ export function createMemberService({ repos, clock }: { repos: Repositories; clo
         effective: isGrantEffective(grant, now),
         history: history.filter((entry) => entry.grantId === grant.id),
       })),
-      emailChanges: repos.members.emailChanges(site.id, memberId),
+      emailChanges,
     };
   }
 

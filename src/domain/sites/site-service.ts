@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
 import type { AccessLevel, CancelMode, MoneyChannels, Site, WebhookSecret } from '../model';
-import type { Clock, Repositories, RunInTransaction } from '../ports';
+import type { Clock, Repositories, RunInTransaction, Tx } from '../ports';
 import { generateSecret, hashSecret } from '../secrets';
 import { requirePublicUrl } from './public-url';
 import { countOf } from '../wording';
@@ -30,14 +30,14 @@ export interface IntegrationState {
 export type SiteService = ReturnType<typeof createSiteService>;
 
 export function createSiteService({ repos, clock, transaction, publicUrl }: { repos: Repositories; clock: Clock; transaction: RunInTransaction; publicUrl: string }) {
-  function requireSite(siteId: number, visibleSiteIds: number[] | 'all'): Site {
-    const site = repos.sites.findById(siteId);
+  async function requireSite(siteId: number, visibleSiteIds: number[] | 'all'): Promise<Site> {
+    const site = await repos.sites.findById(siteId);
     // A site the caller may not see is indistinguishable from one that does not exist.
     if (!site || (visibleSiteIds !== 'all' && !visibleSiteIds.includes(site.id))) throw new NotFoundError('site', siteId);
     return site;
   }
 
-  function createSite(name: string): Site {
+  function createSite(name: string): Promise<Site> {
     // 12 random bytes: the key is public (it is in the URL) but should not be guessable or enumerable.
     return repos.sites.create({ key: randomBytes(12).toString('base64url'), name: name.trim(), createdAt: clock.now() });
   }
@@ -50,11 +50,12 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
     return `${baseUrl(site)}/hooks/kartra/${site.key}/${secret}`;
   }
 
-  function integrationState(site: Site, revealedSecret?: string): IntegrationState {
+  /** `reader`: the transaction when called inside one, so the state shown is the one just written. */
+  async function integrationState(site: Site, revealedSecret?: string, reader: Repositories = repos): Promise<IntegrationState> {
     const now = clock.now();
-    const secrets = repos.secrets.listAll(site.id).filter((secret) => secret.retiredAt === null || (secret.validUntil && secret.validUntil > now));
+    const secrets = (await reader.secrets.listAll(site.id)).filter((secret) => secret.retiredAt === null || (secret.validUntil && secret.validUntil > now));
     const current = secrets.find((secret) => secret.retiredAt === null);
-    const last = repos.events.lastReceived(site.id);
+    const last = await reader.events.lastReceived(site.id);
     return {
       enabled: site.kartraEnabled,
       webhookUrl: revealedSecret ? hookUrl(site, revealedSecret) : null,
@@ -80,33 +81,33 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
     };
   }
 
-  function issueSecret(site: Site): string {
+  async function issueSecret(tx: Tx, site: Site): Promise<string> {
     const secret = generateSecret();
-    repos.secrets.add({ siteId: site.id, secretHash: hashSecret(secret), secretHint: secret.slice(-4), createdAt: clock.now() });
+    await tx.secrets.add({ siteId: site.id, secretHash: hashSecret(secret), secretHint: secret.slice(-4), createdAt: clock.now() });
     return secret;
   }
 
   /** Enabling for the first time issues the URL; re-enabling keeps the URL Kartra already has. */
-  function setEnabled(site: Site, enabled: boolean): IntegrationState {
-    return transaction(() => {
-      repos.sites.update(site.id, { kartraEnabled: enabled });
+  function setEnabled(site: Site, enabled: boolean): Promise<IntegrationState> {
+    return transaction(async (tx) => {
+      await tx.sites.update(site.id, { kartraEnabled: enabled });
       const updated = { ...site, kartraEnabled: enabled };
-      const hasSecret = repos.secrets.listAll(site.id).some((secret) => secret.retiredAt === null);
-      const revealed = enabled && !hasSecret ? issueSecret(updated) : undefined;
-      return integrationState(updated, revealed);
+      const hasSecret = (await tx.secrets.listAll(site.id)).some((secret) => secret.retiredAt === null);
+      const revealed = enabled && !hasSecret ? await issueSecret(tx, updated) : undefined;
+      return integrationState(updated, revealed, tx);
     });
   }
 
   /** A new URL; the old one keeps working for the site's grace period so Kartra can be updated without a gap. */
-  function rotateSecret(site: Site): IntegrationState {
-    return transaction(() => {
+  function rotateSecret(site: Site): Promise<IntegrationState> {
+    return transaction(async (tx) => {
       const now = clock.now();
-      repos.secrets.retireCurrent(site.id, now, new Date(now.getTime() + site.secretGraceHours * HOUR_MS));
-      return integrationState(site, issueSecret(site));
+      await tx.secrets.retireCurrent(site.id, now, new Date(now.getTime() + site.secretGraceHours * HOUR_MS));
+      return integrationState(site, await issueSecret(tx, site), tx);
     });
   }
 
-  function updateSettings(
+  async function updateSettings(
     site: Site,
     settings: {
       publicUrl?: string | null;
@@ -118,7 +119,7 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
       quietFeedHours?: number;
       rawBodyRetentionDays?: number;
     },
-  ): IntegrationState {
+  ): Promise<IntegrationState> {
     const changes: Parameters<typeof repos.sites.update>[1] = {};
     if (settings.publicUrl !== undefined) changes.publicUrl = settings.publicUrl === null ? null : requirePublicUrl(settings.publicUrl);
     if (settings.ipnSecret !== undefined) changes.ipnSecretHash = settings.ipnSecret === null || settings.ipnSecret === '' ? null : hashSecret(settings.ipnSecret);
@@ -129,8 +130,8 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
     if (settings.secretGraceHours !== undefined) changes.secretGraceHours = settings.secretGraceHours;
     if (settings.quietFeedHours !== undefined) changes.quietFeedHours = settings.quietFeedHours;
     if (settings.rawBodyRetentionDays !== undefined) changes.rawBodyRetentionDays = settings.rawBodyRetentionDays;
-    repos.sites.update(site.id, changes);
-    const updated = repos.sites.findById(site.id);
+    await repos.sites.update(site.id, changes);
+    const updated = await repos.sites.findById(site.id);
     if (!updated) throw new NotFoundError('site', site.id);
     return integrationState(updated);
   }
@@ -143,39 +144,39 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
     ]);
   }
 
-  function createLevel(site: Site, name: string): AccessLevel {
+  async function createLevel(site: Site, name: string): Promise<AccessLevel> {
     const trimmed = name.trim();
-    if (repos.levels.findByName(site.id, trimmed)) {
+    if (await repos.levels.findByName(site.id, trimmed)) {
       throw new InvalidInputError('a level with this name exists', [{ path: 'name', message: `"${trimmed}" already exists on this site` }]);
     }
     return repos.levels.create(site.id, trimmed, clock.now());
   }
 
-  function renameLevel(site: Site, levelId: number, name: string): AccessLevel {
-    const level = repos.levels.findById(site.id, levelId);
+  async function renameLevel(site: Site, levelId: number, name: string): Promise<AccessLevel> {
+    const level = await repos.levels.findById(site.id, levelId);
     if (!level) throw new NotFoundError('level', levelId);
     const trimmed = name.trim();
-    const clash = repos.levels.findByName(site.id, trimmed);
+    const clash = await repos.levels.findByName(site.id, trimmed);
     if (clash && clash.id !== levelId) {
       throw new InvalidInputError('a level with this name exists', [{ path: 'name', message: `"${trimmed}" already exists on this site` }]);
     }
-    repos.levels.rename(site.id, levelId, trimmed);
+    await repos.levels.rename(site.id, levelId, trimmed);
     return { ...level, name: trimmed };
   }
 
-  function deleteLevel(site: Site, levelId: number): void {
-    transaction(() => {
-      const level = repos.levels.findById(site.id, levelId);
+  function deleteLevel(site: Site, levelId: number): Promise<void> {
+    return transaction(async (tx) => {
+      const level = await tx.levels.findById(site.id, levelId);
       if (!level) throw new NotFoundError('level', levelId);
-      const grantCount = repos.grants.countAnyForLevel(site.id, levelId);
+      const grantCount = await tx.grants.countAnyForLevel(site.id, levelId);
       if (grantCount > 0) {
         throw new ConflictError(`level "${level.name}" still has ${countOf(grantCount, 'grant')} and their history; it cannot be deleted`);
       }
-      const products = repos.products.productIdsForLevel(site.id, levelId);
+      const products = await tx.products.productIdsForLevel(site.id, levelId);
       if (products.length > 0) {
         throw new ConflictError(`level "${level.name}" is mapped to product(s) ${products.join(', ')}; delete those mappings first`);
       }
-      repos.levels.delete(site.id, levelId);
+      await tx.levels.delete(site.id, levelId);
     });
   }
 

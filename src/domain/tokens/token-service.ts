@@ -9,10 +9,10 @@ export type TokenService = ReturnType<typeof createTokenService>;
 
 /** Admin API tokens: shown once at creation, stored as a hash, revocable. */
 export function createTokenService({ repos, clock }: { repos: Repositories; clock: Clock }) {
-  function create(name: string, siteId: number | null): { token: string; record: ApiToken } {
-    if (siteId !== null && !repos.sites.findById(siteId)) throw new NotFoundError('site', siteId);
+  async function create(name: string, siteId: number | null): Promise<{ token: string; record: ApiToken }> {
+    if (siteId !== null && !(await repos.sites.findById(siteId))) throw new NotFoundError('site', siteId);
     const token = `${TOKEN_PREFIX}${generateSecret()}`;
-    const record = repos.tokens.create({ name: name.trim(), tokenHash: hashSecret(token), tokenPrefix: token.slice(0, 7), siteId, createdAt: clock.now() });
+    const record = await repos.tokens.create({ name: name.trim(), tokenHash: hashSecret(token), tokenPrefix: token.slice(0, 7), siteId, createdAt: clock.now() });
     return { token, record };
   }
 
@@ -20,16 +20,16 @@ export function createTokenService({ repos, clock }: { repos: Repositories; cloc
    * Looks the token up by its hash: the database index does the matching, and what it compares is a hash, so the
    * time taken says nothing about how much of a guessed token was right.
    */
-  function authenticate(presented: string | undefined): ApiToken {
+  async function authenticate(presented: string | undefined): Promise<ApiToken> {
     if (!presented || !presented.startsWith(TOKEN_PREFIX) || presented.length > 200) throw new UnauthenticatedError();
-    const record = repos.tokens.findActiveByHash(hashSecret(presented));
+    const record = await repos.tokens.findActiveByHash(hashSecret(presented));
     if (!record) throw new UnauthenticatedError();
-    repos.tokens.markUsed(record.id, clock.now());
+    await repos.tokens.markUsed(record.id, clock.now());
     return record;
   }
 
-  function revoke(tokenId: number): void {
-    if (!repos.tokens.revoke(tokenId, clock.now())) throw new NotFoundError('token', tokenId);
+  async function revoke(tokenId: number): Promise<void> {
+    if (!(await repos.tokens.revoke(tokenId, clock.now()))) throw new NotFoundError('token', tokenId);
   }
 
   return { create, authenticate, revoke, list: () => repos.tokens.list() };

@@ -32,8 +32,8 @@ export function createEventLogService({ repos }: { repos: Repositories }) {
     return Number(match[1]);
   }
 
-  function list(site: Site, filter: EventLogFilter): { events: WebhookEventSummary[]; nextCursor: string | null } {
-    const events = repos.events.list(site.id, {
+  async function list(site: Site, filter: EventLogFilter): Promise<{ events: WebhookEventSummary[]; nextCursor: string | null }> {
+    const events = await repos.events.list(site.id, {
       statuses: filter.statuses,
       action: filter.action,
       productId: filter.productId,
@@ -48,23 +48,23 @@ export function createEventLogService({ repos }: { repos: Repositories }) {
     return { events: page, nextCursor: events.length > filter.limit && last ? encodeCursor(last.id) : null };
   }
 
-  function detail(site: Site, eventId: number): { event: WebhookEventRecord; effects: EventEffects } {
-    const event = repos.events.findById(site.id, eventId);
+  async function detail(site: Site, eventId: number): Promise<{ event: WebhookEventRecord; effects: EventEffects }> {
+    const event = await repos.events.findById(site.id, eventId);
     if (!event) throw new NotFoundError('event', eventId);
-    const names = new Map(repos.levels.list(site.id).map((level) => [level.id, level.name]));
-    const grantChanges = repos.grants.historyForEvent(site.id, eventId).map((entry) => ({ ...entry, levelName: names.get(entry.levelId) ?? `level ${entry.levelId}` }));
-    const emailChanges = event.memberId ? repos.members.emailChanges(site.id, event.memberId).filter((change) => change.eventId === eventId) : [];
+    const names = new Map((await repos.levels.list(site.id)).map((level) => [level.id, level.name]));
+    const grantChanges = (await repos.grants.historyForEvent(site.id, eventId)).map((entry) => ({ ...entry, levelName: names.get(entry.levelId) ?? `level ${entry.levelId}` }));
+    const emailChanges = event.memberId ? (await repos.members.emailChanges(site.id, event.memberId)).filter((change) => change.eventId === eventId) : [];
     return { event, effects: { grantChanges, emailChanges } };
   }
 
   /** Health at a glance: the last event overall and per action, and counts by outcome over 24 hours and 7 days. */
-  function health(site: Site, now: Date) {
+  async function health(site: Site, now: Date) {
     const day = 24 * 60 * 60 * 1000;
     return {
-      lastEvent: repos.events.lastReceived(site.id),
-      lastByAction: repos.events.lastReceivedByAction(site.id).sort((a, b) => b.at.getTime() - a.at.getTime()),
-      countsLast24h: repos.events.countByStatusSince(site.id, new Date(now.getTime() - day)),
-      countsLast7d: repos.events.countByStatusSince(site.id, new Date(now.getTime() - 7 * day)),
+      lastEvent: await repos.events.lastReceived(site.id),
+      lastByAction: (await repos.events.lastReceivedByAction(site.id)).sort((a, b) => b.at.getTime() - a.at.getTime()),
+      countsLast24h: await repos.events.countByStatusSince(site.id, new Date(now.getTime() - day)),
+      countsLast7d: await repos.events.countByStatusSince(site.id, new Date(now.getTime() - 7 * day)),
     };
   }
 
@@ -72,7 +72,7 @@ export function createEventLogService({ repos }: { repos: Repositories }) {
    * Events per calendar day (in `timeZone`) by outcome, oldest day first, for the last `days` days including today.
    * Days without events are present with no counts, so a chart shows gaps as gaps.
    */
-  function perDay(site: Site, options: { days: number; timeZone: string; now: Date }): { day: string; counts: Partial<Record<EventStatus, number>> }[] {
+  async function perDay(site: Site, options: { days: number; timeZone: string; now: Date }): Promise<{ day: string; counts: Partial<Record<EventStatus, number>> }[]> {
     const dayOf = new Intl.DateTimeFormat('en-CA', { timeZone: options.timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
     const dayMs = 24 * 60 * 60 * 1000;
     const days: string[] = [];
@@ -85,7 +85,7 @@ export function createEventLogService({ repos }: { repos: Repositories }) {
     const byDay = new Map(days.map((day) => [day, {} as Partial<Record<EventStatus, number>>]));
     // The earliest day starts at most 25 hours before its noon; fetching a day extra and dropping the rest is simplest.
     const since = new Date(options.now.getTime() - (options.days + 1) * dayMs);
-    for (const row of repos.events.countByQuarterHourAndStatus(site.id, since)) {
+    for (const row of await repos.events.countByQuarterHourAndStatus(site.id, since)) {
       const counts = byDay.get(dayOf.format(row.bucketStart));
       if (counts) counts[row.status] = (counts[row.status] ?? 0) + row.count;
     }

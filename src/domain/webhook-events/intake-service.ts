@@ -5,7 +5,7 @@ import type { AccessService } from '../access/access-service';
 import { ConflictError, NotFoundError } from '../errors';
 import { matchMember } from '../members/member-matching';
 import type { EventStatus, PaymentFactKind, Site, WebhookEventRecord, WebhookSecret } from '../model';
-import type { Clock, EventOutcomeUpdate, Repositories, RunInGroupCommit, RunInTransaction } from '../ports';
+import type { Clock, EventOutcomeUpdate, Repositories, RunInTransaction, Tx } from '../ports';
 import { secretMatchesHash } from '../secrets';
 import { decodeDeliveredBody } from './delivered-body';
 import { countOf } from '../wording';
@@ -34,45 +34,44 @@ export function createIntakeService(deps: {
   repos: Repositories;
   clock: Clock;
   transaction: RunInTransaction;
-  groupCommit: RunInGroupCommit;
   access: AccessService;
   kartraTimeZone: string;
   /** The most a delivery's content may decode to (gzip and the like); the same cap as a body on the wire. */
   maxContentBytes: number;
 }) {
-  const { repos, clock, transaction, groupCommit, access, kartraTimeZone, maxContentBytes } = deps;
+  const { repos, clock, transaction, access, kartraTimeZone, maxContentBytes } = deps;
 
   /** Finds the site a hook URL belongs to; null (404, nothing stored) for a disabled site or a wrong secret. */
-  function authenticate(siteKey: string, secret: string): { site: Site; secret: WebhookSecret } | null {
-    const site = repos.sites.findByKey(siteKey);
+  async function authenticate(tx: Tx, siteKey: string, secret: string): Promise<{ site: Site; secret: WebhookSecret } | null> {
+    const site = await tx.sites.findByKey(siteKey);
     if (!site || !site.kartraEnabled) return null;
     // Compare against every usable secret so the time taken does not depend on which one matches.
     let matched: WebhookSecret | null = null;
-    for (const candidate of repos.secrets.listUsable(site.id, clock.now())) {
+    for (const candidate of await tx.secrets.listUsable(site.id, clock.now())) {
       if (secretMatchesHash(secret, candidate.secretHash) && matched === null) matched = candidate;
     }
     return matched === null ? null : { site, secret: matched };
   }
 
   /** A secret's last use tells an admin which URL Kartra still posts to; a minute's precision spares a write per event. */
-  function markSecretUsed(secret: WebhookSecret, at: Date): void {
+  async function markSecretUsed(tx: Tx, secret: WebhookSecret, at: Date): Promise<void> {
     const sinceLastUseMs = secret.lastUsedAt ? at.getTime() - secret.lastUsedAt.getTime() : Infinity;
     if (sinceLastUseMs >= 0 && sinceLastUseMs < SECRET_USE_RESOLUTION_MS) return;
-    repos.secrets.markUsed(secret.id, at);
+    await tx.secrets.markUsed(secret.id, at);
   }
 
   /**
-   * Stores the body first, then parses and applies it, all in one savepoint of a group commit; the promise settles
-   * after the commit, so the caller answers only once the event is durable. Every body that reached an enabled URL
-   * ends up as a row with an outcome.
+   * Stores the body first, then parses and applies it, all in one transaction; the promise settles after the commit,
+   * so the caller answers only once the event is durable (the SQLite adapter commits a burst of deliveries together).
+   * Every body that reached an enabled URL ends up as a row with an outcome.
    */
   function receive(incoming: IncomingWebhook): Promise<IntakeOutcome> {
     const receivedAt = clock.now();
-    return groupCommit((): IntakeOutcome => {
-      const auth = authenticate(incoming.siteKey, incoming.secret);
+    return transaction(async (tx): Promise<IntakeOutcome> => {
+      const auth = await authenticate(tx, incoming.siteKey, incoming.secret);
       if (!auth) return { outcome: 'not_found' } as const;
-      markSecretUsed(auth.secret, receivedAt);
-      const eventId = repos.events.insert({
+      await markSecretUsed(tx, auth.secret, receivedAt);
+      const eventId = await tx.events.insert({
         siteId: auth.site.id,
         receivedAt,
         channel: 'unknown',
@@ -80,7 +79,7 @@ export function createIntakeService(deps: {
         headers: incoming.headers,
         rawBody: incoming.rawBody,
       });
-      return process(auth.site, eventId, incoming.rawBody, incoming.headers, receivedAt, KARTRA_ACTOR);
+      return process(tx, auth.site, eventId, incoming.rawBody, incoming.headers, receivedAt, KARTRA_ACTOR);
     });
   }
 
@@ -89,16 +88,16 @@ export function createIntakeService(deps: {
    * effects (and the fingerprint claim) roll back while the stored row stays, marked failed with what was learnt of
    * the event, for re-applying.
    */
-  function process(site: Site, eventId: number, rawBody: Buffer, headers: Record<string, string>, receivedAt: Date, actor: string): IntakeOutcome {
+  async function process(tx: Tx, site: Site, eventId: number, rawBody: Buffer, headers: Record<string, string>, receivedAt: Date, actor: string): Promise<IntakeOutcome> {
     const now = clock.now();
     let known: Omit<EventOutcomeUpdate, 'status' | 'processedAt'> = {};
     try {
-      return transaction((): IntakeOutcome => {
+      return await tx.savepoint(async (sp): Promise<IntakeOutcome> => {
         const decoded = decodeDeliveredBody(rawBody, headers['content-encoding'], maxContentBytes);
         const parsed: ParseResult = decoded.ok ? parseKartraBody(decoded.content, headers['content-type'], kartraTimeZone) : { ok: false, channel: 'unknown', error: decoded.error, issues: [] };
         if (!parsed.ok) {
           const summary = `not a Kartra event: ${parsed.error}`;
-          repos.events.recordOutcome(site.id, eventId, {
+          await sp.events.recordOutcome(site.id, eventId, {
             status: 'invalid',
             channel: parsed.channel,
             error: parsed.error,
@@ -113,14 +112,14 @@ export function createIntakeService(deps: {
         known = { ...describeEvent(event), notes };
         const refusal = refusalOf(site, event);
         if (refusal) {
-          repos.events.recordOutcome(site.id, eventId, { ...known, status: 'rejected', summary: refusal, processedAt: now });
+          await sp.events.recordOutcome(site.id, eventId, { ...known, status: 'rejected', summary: refusal, processedAt: now });
           return { outcome: 'rejected', eventId, summary: refusal };
         }
 
         const fingerprint = fingerprintEvent(event, receivedAt);
         known = { ...known, fingerprint };
-        const result = apply(site, eventId, event, fingerprint, receivedAt, now, actor);
-        repos.events.recordOutcome(site.id, eventId, {
+        const result = await apply(sp, site, eventId, event, fingerprint, receivedAt, now, actor);
+        await sp.events.recordOutcome(site.id, eventId, {
           ...known,
           status: result.status,
           duplicateOfEventId: result.duplicateOf ?? null,
@@ -134,12 +133,13 @@ export function createIntakeService(deps: {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const summary = 'applying failed; kept for re-applying';
-      repos.events.recordOutcome(site.id, eventId, { ...known, status: 'failed', error: message, summary, processedAt: now });
+      await tx.events.recordOutcome(site.id, eventId, { ...known, status: 'failed', error: message, summary, processedAt: now });
       return { outcome: 'failed', eventId, summary, error: message };
     }
   }
 
-  function apply(
+  async function apply(
+    tx: Tx,
     site: Site,
     eventId: number,
     event: KartraEvent,
@@ -147,29 +147,29 @@ export function createIntakeService(deps: {
     receivedAt: Date,
     now: Date,
     actor: string,
-  ): { status: EventStatus; summary: string; memberId?: number | null; duplicateOf?: number } {
-    const ownerId = repos.events.claimFingerprint(site.id, fingerprint, eventId);
+  ): Promise<{ status: EventStatus; summary: string; memberId?: number | null; duplicateOf?: number }> {
+    const ownerId = await tx.events.claimFingerprint(site.id, fingerprint, eventId);
     if (ownerId !== eventId) {
       return { status: 'duplicate', summary: `same ${event.kind === 'other' ? event.action : event.kind} as event #${ownerId}; applied once`, duplicateOf: ownerId };
     }
     if (!isMoneyEvent(event)) {
-      const member = matchMember(repos.members, site.id, event.lead, { createIfMissing: false, eventId, now });
+      const member = await matchMember(tx.members, site.id, event.lead, { createIfMissing: false, eventId, now });
       const what = event.knownAction ? `${event.action} changes no access` : `unknown action "${event.action}"; stored and ignored`;
       return { status: 'ignored', summary: what, memberId: member?.member.id ?? null };
     }
-    return applyMoneyEvent(site, eventId, event, fingerprint, receivedAt, now, actor);
+    return applyMoneyEvent(tx, site, eventId, event, fingerprint, receivedAt, now, actor);
   }
 
   /** `fingerprint` stands in for the order id of a money event Kartra sent without one. */
-  function applyMoneyEvent(site: Site, eventId: number, event: MoneyEvent, fingerprint: string, receivedAt: Date, now: Date, actor: string) {
+  async function applyMoneyEvent(tx: Tx, site: Site, eventId: number, event: MoneyEvent, fingerprint: string, receivedAt: Date, now: Date, actor: string) {
     const { transaction: txn } = event;
-    const match = matchMember(repos.members, site.id, event.lead, { createIfMissing: true, eventId, now });
+    const match = await matchMember(tx.members, site.id, event.lead, { createIfMissing: true, eventId, now });
     if (!match) throw new Error('member could not be matched or created');
     const member = match.member;
-    repos.products.recordSeen(site.id, txn.productId, txn.productName, receivedAt);
+    await tx.products.recordSeen(site.id, txn.productId, txn.productName, receivedAt);
 
-    const sourceKey = sourceKeyFor(site, member.id, event, fingerprint);
-    repos.facts.record({
+    const sourceKey = await sourceKeyFor(tx, site, member.id, event, fingerprint);
+    await tx.facts.record({
       siteId: site.id,
       kind: event.kind as PaymentFactKind,
       factKey: txn.transactionId ?? fingerprint,
@@ -187,7 +187,7 @@ export function createIntakeService(deps: {
 
     const identity = match.created ? `new member ${member.email ?? member.kartraLeadId}` : `member ${member.email ?? member.kartraLeadId}`;
     const emailNote = match.emailChangedFrom !== undefined ? `; email changed from ${match.emailChangedFrom ?? '(none)'} to ${member.email}` : '';
-    const product = repos.products.find(site.id, txn.productId);
+    const product = await tx.products.find(site.id, txn.productId);
     if (!product || product.levelIds.length === 0) {
       return {
         status: 'unmapped' as const,
@@ -195,21 +195,21 @@ export function createIntakeService(deps: {
         memberId: member.id,
       };
     }
-    const change = access.reconcileSource(site, member.id, sourceKey, txn.productId, { eventId, actor, confirmsPayment: event.kind === 'rebill' });
+    const change = await access.reconcileSource(tx, site, member.id, sourceKey, txn.productId, { eventId, actor, confirmsPayment: event.kind === 'rebill' });
     return { status: 'applied' as const, summary: `${describeKind(event)} for ${identity}: ${describeChange(change)}${emailNote}`, memberId: member.id };
   }
 
   /** Which purchase a money event belongs to: its subscription, else the order it refunds, else its own order. */
-  function sourceKeyFor(site: Site, memberId: number, event: MoneyEvent, fingerprint: string): string {
+  async function sourceKeyFor(tx: Tx, site: Site, memberId: number, event: MoneyEvent, fingerprint: string): Promise<string> {
     const { transaction: txn } = event;
     if (txn.subscriptionId) return `sub:${txn.subscriptionId}`;
     if (event.kind === 'refund' || event.kind === 'partial_refund' || event.kind === 'chargeback') {
       if (txn.parentTransactionId) {
-        const parent = repos.facts.findPaymentByTransaction(site.id, txn.parentTransactionId);
+        const parent = await tx.facts.findPaymentByTransaction(site.id, txn.parentTransactionId);
         return parent?.sourceKey ?? `txn:${txn.parentTransactionId}`;
       }
       // No parent order (undocumented on outbound): the member's latest purchase of this product.
-      const latest = repos.facts.latestPurchaseSource(site.id, memberId, txn.productId);
+      const latest = await tx.facts.latestPurchaseSource(site.id, memberId, txn.productId);
       if (latest) return latest;
     }
     if (txn.originalTransactionId) return `txn:${txn.originalTransactionId}`;
@@ -220,14 +220,14 @@ export function createIntakeService(deps: {
    * Re-runs one stored event through the current parser and rules; idempotent. The grants it changes are recorded
    * with the event and with `actor`, who asked for the re-apply (an admin, or a mapping applied to past purchases).
    */
-  function reapply(site: Site, eventId: number, actor: string): IntakeOutcome {
-    return transaction(() => {
-      const stored = repos.events.findById(site.id, eventId);
+  function reapply(site: Site, eventId: number, actor: string): Promise<IntakeOutcome> {
+    return transaction(async (tx) => {
+      const stored = await tx.events.findById(site.id, eventId);
       if (!stored) throw new NotFoundError('event', eventId);
       // Re-reading an emptied body would overwrite the event's real outcome with "invalid".
       if (stored.rawBodyPrunedAt) throw new ConflictError(`event ${eventId}'s raw body was pruned by retention; it cannot be re-applied`);
-      repos.events.incrementAttempts(site.id, eventId);
-      return process(site, eventId, stored.rawBody, stored.headers, stored.receivedAt, actor);
+      await tx.events.incrementAttempts(site.id, eventId);
+      return process(tx, site, eventId, stored.rawBody, stored.headers, stored.receivedAt, actor);
     });
   }
 
@@ -235,11 +235,11 @@ export function createIntakeService(deps: {
    * Re-applies every event with one of `statuses` since a time, oldest first, each in its own transaction. Events whose
    * raw body retention pruned are skipped: their payment facts are already on record.
    */
-  function reapplyMany(site: Site, filter: { statuses: EventStatus[]; since?: Date; productId?: string }, actor: string) {
-    const ids = repos.events.idsForReapply(site.id, filter);
+  async function reapplyMany(site: Site, filter: { statuses: EventStatus[]; since?: Date; productId?: string }, actor: string) {
+    const ids = await repos.events.idsForReapply(site.id, filter);
     const outcomes: Record<string, number> = {};
     for (const id of ids) {
-      const result = reapply(site, id, actor);
+      const result = await reapply(site, id, actor);
       outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
     }
     return { eventCount: ids.length, outcomes };

@@ -13,14 +13,14 @@ export type RetentionService = ReturnType<typeof createRetentionService>;
  * until it has been re-applied, since it is the only copy of what Kartra sent.
  */
 export function createRetentionService({ repos, clock, transaction }: { repos: Repositories; clock: Clock; transaction: RunInTransaction }) {
-  function pruneRawBodies(): { sitesChecked: number; bodiesPruned: number } {
+  async function pruneRawBodies(): Promise<{ sitesChecked: number; bodiesPruned: number }> {
     const now = clock.now();
     let bodiesPruned = 0;
-    const sites = repos.sites.list('all');
+    const sites = await repos.sites.list('all');
     for (const site of sites) {
       const receivedBefore = new Date(now.getTime() - site.rawBodyRetentionDays * DAY_MS);
       for (;;) {
-        const pruned = transaction(() => repos.retention.pruneRawBodies(site.id, receivedBefore, now, BATCH_SIZE));
+        const pruned = await transaction((tx) => tx.retention.pruneRawBodies(site.id, receivedBefore, now, BATCH_SIZE));
         bodiesPruned += pruned;
         if (pruned < BATCH_SIZE) break;
       }

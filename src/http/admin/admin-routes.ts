@@ -40,134 +40,134 @@ export function createAdminApiRouter(services: AppServices): Router {
   };
 
   // Sites
-  router.post('/sites', (req, res) => {
+  router.post('/sites', async (req, res) => {
     if (currentToken(res).siteId !== null) throw new ForbiddenError('a site-scoped token cannot create sites');
     const input = parseInput(CreateSite, req.body);
-    res.status(201).json(presentSite(sites.createSite(input.name)));
+    res.status(201).json(presentSite(await sites.createSite(input.name)));
   });
-  router.get('/sites', (_req, res) => {
-    res.json({ sites: services.sites.listSites(visibleSiteIds(res)).map(presentSite) });
+  router.get('/sites', async (_req, res) => {
+    res.json({ sites: (await services.sites.listSites(visibleSiteIds(res))).map(presentSite) });
   });
-  router.get('/sites/:siteId', (req, res) => {
-    res.json(presentSite(siteFromPath(sites, req, res)));
+  router.get('/sites/:siteId', async (req, res) => {
+    res.json(presentSite(await siteFromPath(sites, req, res)));
   });
 
   // Access levels
-  router.post('/sites/:siteId/levels', (req, res) => {
-    const site = siteFromPath(sites, req, res);
-    res.status(201).json(presentLevel(sites.createLevel(site, parseInput(CreateLevel, req.body).name)));
+  router.post('/sites/:siteId/levels', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    res.status(201).json(presentLevel(await sites.createLevel(site, parseInput(CreateLevel, req.body).name)));
   });
-  router.get('/sites/:siteId/levels', (req, res) => {
-    const site = siteFromPath(sites, req, res);
-    res.json({ levels: sites.listLevels(site).map(presentLevel) });
+  router.get('/sites/:siteId/levels', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    res.json({ levels: (await sites.listLevels(site)).map(presentLevel) });
   });
-  router.patch('/sites/:siteId/levels/:levelId', (req, res) => {
-    const site = siteFromPath(sites, req, res);
-    res.json(presentLevel(sites.renameLevel(site, pathId(req.params.levelId, 'level'), parseInput(RenameLevel, req.body).name)));
+  router.patch('/sites/:siteId/levels/:levelId', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    res.json(presentLevel(await sites.renameLevel(site, pathId(req.params.levelId, 'level'), parseInput(RenameLevel, req.body).name)));
   });
-  router.delete('/sites/:siteId/levels/:levelId', (req, res) => {
-    const site = siteFromPath(sites, req, res);
-    sites.deleteLevel(site, pathId(req.params.levelId, 'level'));
+  router.delete('/sites/:siteId/levels/:levelId', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    await sites.deleteLevel(site, pathId(req.params.levelId, 'level'));
     res.status(204).end();
   });
 
   // Kartra integration
-  router.get('/sites/:siteId/kartra', (req, res) => {
-    const site = siteFromPath(sites, req, res);
-    res.json({ ...presentIntegration(sites.integrationState(site)), health: eventLog.health(site, services.clock.now()) });
+  router.get('/sites/:siteId/kartra', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    res.json({ ...presentIntegration(await sites.integrationState(site)), health: await eventLog.health(site, services.clock.now()) });
   });
-  router.put('/sites/:siteId/kartra', (req, res) => {
-    const site = siteFromPath(sites, req, res);
+  router.put('/sites/:siteId/kartra', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
     const input = parseInput(UpdateIntegration, req.body);
     const { enabled, ...settings } = input;
-    let state = Object.keys(settings).length > 0 ? sites.updateSettings(site, settings) : sites.integrationState(site);
-    if (enabled !== undefined) state = sites.setEnabled(sites.requireSite(site.id, 'all'), enabled);
+    let state = Object.keys(settings).length > 0 ? await sites.updateSettings(site, settings) : await sites.integrationState(site);
+    if (enabled !== undefined) state = await sites.setEnabled(await sites.requireSite(site.id, 'all'), enabled);
     res.json(presentIntegration(state));
   });
-  router.post('/sites/:siteId/kartra/rotate', (req, res) => {
-    res.json(presentIntegration(sites.rotateSecret(siteFromPath(sites, req, res))));
+  router.post('/sites/:siteId/kartra/rotate', async (req, res) => {
+    res.json(presentIntegration(await sites.rotateSecret(await siteFromPath(sites, req, res))));
   });
 
   // Mappings and discovery
-  router.post('/sites/:siteId/mappings', (req, res) => {
-    const site = siteFromPath(sites, req, res);
-    const result = mappings.save(site, parseInput(CreateMapping, req.body));
+  router.post('/sites/:siteId/mappings', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    const result = await mappings.save(site, parseInput(CreateMapping, req.body));
     res.status(201).json({ mapping: presentMapping(result.mapping), preview: result.preview, applied: result.applied });
   });
-  router.get('/sites/:siteId/mappings', (req, res) => {
-    res.json({ mappings: mappings.list(siteFromPath(sites, req, res)).map(presentMapping) });
+  router.get('/sites/:siteId/mappings', async (req, res) => {
+    res.json({ mappings: (await mappings.list(await siteFromPath(sites, req, res))).map(presentMapping) });
   });
-  router.get('/sites/:siteId/mappings/:productId', (req, res) => {
-    const site = siteFromPath(sites, req, res);
-    res.json(presentMapping(mappings.get(site, parseInput(ProductIdParam, req.params).productId)));
+  router.get('/sites/:siteId/mappings/:productId', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    res.json(presentMapping(await mappings.get(site, parseInput(ProductIdParam, req.params).productId)));
   });
-  router.get('/sites/:siteId/mappings/:productId/preview', (req, res) => {
-    const site = siteFromPath(sites, req, res);
-    res.json(mappings.preview(site, parseInput(ProductIdParam, req.params).productId));
+  router.get('/sites/:siteId/mappings/:productId/preview', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    res.json(await mappings.preview(site, parseInput(ProductIdParam, req.params).productId));
   });
-  router.delete('/sites/:siteId/mappings/:productId', (req, res) => {
-    const site = siteFromPath(sites, req, res);
+  router.delete('/sites/:siteId/mappings/:productId', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
     const { revoke } = parseInput(DeleteMappingQuery, req.query);
-    res.json(mappings.remove(site, parseInput(ProductIdParam, req.params).productId, revoke, actorName(res)));
+    res.json(await mappings.remove(site, parseInput(ProductIdParam, req.params).productId, revoke, actorName(res)));
   });
-  router.get('/sites/:siteId/discovered-products', (req, res) => {
-    res.json({ products: mappings.discovered(siteFromPath(sites, req, res)) });
+  router.get('/sites/:siteId/discovered-products', async (req, res) => {
+    res.json({ products: await mappings.discovered(await siteFromPath(sites, req, res)) });
   });
 
   // Members and manual grants
-  router.get('/sites/:siteId/members', (req, res) => {
-    const site = siteFromPath(sites, req, res);
+  router.get('/sites/:siteId/members', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
     const query = parseInput(MemberQuery, req.query);
-    const found = members.search(site, { email: query.email, query: query.q, limit: query.limit, afterId: query.after });
+    const found = await members.search(site, { email: query.email, query: query.q, limit: query.limit, afterId: query.after });
     const last = found[found.length - 1];
     res.json({ members: found, nextAfter: found.length === query.limit && last ? last.id : null });
   });
-  router.get('/sites/:siteId/members/:memberId', (req, res) => {
-    const site = siteFromPath(sites, req, res);
-    res.json(members.detail(site, pathId(req.params.memberId, 'member')));
+  router.get('/sites/:siteId/members/:memberId', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    res.json(await members.detail(site, pathId(req.params.memberId, 'member')));
   });
-  router.post('/sites/:siteId/members/:memberId/grants', (req, res) => {
-    const site = siteFromPath(sites, req, res);
+  router.post('/sites/:siteId/members/:memberId/grants', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
     const input = parseInput(CreateGrant, req.body);
-    res.status(201).json(access.grantManually(site, pathId(req.params.memberId, 'member'), input.levelId, input.expiresAt ?? null, actorName(res)));
+    res.status(201).json(await access.grantManually(site, pathId(req.params.memberId, 'member'), input.levelId, input.expiresAt ?? null, actorName(res)));
   });
-  router.delete('/sites/:siteId/members/:memberId/grants/:grantId', (req, res) => {
-    const site = siteFromPath(sites, req, res);
-    res.json(access.revokeManualGrant(site, pathId(req.params.memberId, 'member'), pathId(req.params.grantId, 'grant'), actorName(res)));
+  router.delete('/sites/:siteId/members/:memberId/grants/:grantId', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    res.json(await access.revokeManualGrant(site, pathId(req.params.memberId, 'member'), pathId(req.params.grantId, 'grant'), actorName(res)));
   });
 
-  router.get('/sites/:siteId/attention', (req, res) => {
-    res.json(services.attention.report(siteFromPath(sites, req, res)));
+  router.get('/sites/:siteId/attention', async (req, res) => {
+    res.json(await services.attention.report(await siteFromPath(sites, req, res)));
   });
 
   // Event log and re-apply
-  router.get('/sites/:siteId/events', (req, res) => {
-    const site = siteFromPath(sites, req, res);
+  router.get('/sites/:siteId/events', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
     const query = parseInput(EventQuery, req.query);
-    const page = eventLog.list(site, { ...query, statuses: query.status });
+    const page = await eventLog.list(site, { ...query, statuses: query.status });
     res.json({ events: page.events.map(presentEventSummary), nextCursor: page.nextCursor });
   });
-  router.post('/sites/:siteId/events/reapply', (req, res) => {
-    const site = siteFromPath(sites, req, res);
-    res.json(intake.reapplyMany(site, parseInput(ReapplyMany, req.body), actorName(res)));
+  router.post('/sites/:siteId/events/reapply', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    res.json(await intake.reapplyMany(site, parseInput(ReapplyMany, req.body), actorName(res)));
   });
-  router.get('/sites/:siteId/events/:eventId', (req, res) => {
-    const site = siteFromPath(sites, req, res);
-    const { event, effects } = eventLog.detail(site, pathId(req.params.eventId, 'event'));
+  router.get('/sites/:siteId/events/:eventId', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    const { event, effects } = await eventLog.detail(site, pathId(req.params.eventId, 'event'));
     res.json(presentEventDetail(event, effects));
   });
-  router.post('/sites/:siteId/events/:eventId/reapply', (req, res) => {
-    const site = siteFromPath(sites, req, res);
+  router.post('/sites/:siteId/events/:eventId/reapply', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
     const eventId = pathId(req.params.eventId, 'event');
-    const result = intake.reapply(site, eventId, actorName(res));
-    const { event, effects } = eventLog.detail(site, eventId);
+    const result = await intake.reapply(site, eventId, actorName(res));
+    const { event, effects } = await eventLog.detail(site, eventId);
     res.json({ outcome: result.outcome, event: presentEventDetail(event, effects) });
   });
 
   return router;
 }
 
-function presentMapping(mapping: ReturnType<AppServices['mappings']['get']>) {
+function presentMapping(mapping: Awaited<ReturnType<AppServices['mappings']['get']>>) {
   return {
     productId: mapping.productId,
     productName: mapping.productName,

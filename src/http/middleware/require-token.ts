@@ -6,10 +6,10 @@ import { NotFoundError } from '../../domain/errors';
 
 /** Requires `Authorization: Bearer <token>`; the token is kept on res.locals for the handlers. */
 export function requireToken(tokens: TokenService): RequestHandler {
-  return function authenticateToken(req, res, next) {
+  return async function authenticateToken(req, res, next) {
     const header = req.headers.authorization;
     const presented = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
-    res.locals.token = tokens.authenticate(presented);
+    res.locals.token = await tokens.authenticate(presented);
     next();
   };
 }
@@ -24,10 +24,10 @@ export function visibleSiteIds(res: Response): number[] | 'all' {
 }
 
 /** The site named in the path, if this token may see it; anything else is a 404, never a 403. */
-export function siteFromPath(sites: SiteService, req: Request, res: Response): Site {
+export async function siteFromPath(sites: SiteService, req: Request, res: Response): Promise<Site> {
   const raw = String(req.params.siteId ?? '');
   if (!/^\d{1,12}$/.test(raw)) throw new NotFoundError('site', raw.slice(0, 40));
-  return sites.requireSite(Number(raw), visibleSiteIds(res));
+  return await sites.requireSite(Number(raw), visibleSiteIds(res));
 }
 
 export function actorName(res: Response): string {

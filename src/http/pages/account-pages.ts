@@ -15,14 +15,14 @@ const TIME_ZONES = Intl.supportedValuesOf('timeZone');
 export function createAccountPages(services: AppServices, kit: PageKit, limiter: SignInLimiter): Router {
   const router = Router();
 
-  function renderAccount(req: Request, res: Response, forms: { timeZone?: { value: string; problem: FormProblem | null }; password?: FormProblem | null } = {}, status = 200) {
+  async function renderAccount(req: Request, res: Response, forms: { timeZone?: { value: string; problem: FormProblem | null }; password?: FormProblem | null } = {}, status = 200) {
     const { admin } = kit.signedIn(res);
     const zones = TIME_ZONES.includes(admin.timeZone) ? TIME_ZONES : [admin.timeZone, ...TIME_ZONES];
     kit.render(
       res,
       'account/index.njk',
       {
-        layout: kit.layout(res, null, 'account', 'Your account'),
+        layout: kit.plainLayout(res, 'account', 'Your account'),
         notice: req.query.notice === 'time-zone' ? `Times are now shown in ${admin.timeZone}.` : req.query.notice === 'password' ? 'Your password is changed; other browsers signed in as you were signed out.' : null,
         email: admin.email,
         timeZone: { zones, selected: forms.timeZone?.value ?? admin.timeZone, problem: forms.timeZone?.problem ?? null },
@@ -37,21 +37,21 @@ export function createAccountPages(services: AppServices, kit: PageKit, limiter:
   router.post('/account/time-zone', async (req, res) => {
     const typed = String((req.body as Record<string, unknown> | undefined)?.timeZone ?? '').slice(0, 100);
     await kit.handleForm(
-      () => {
+      async () => {
         const { timeZone } = parseInput(TimeZoneForm, req.body);
-        services.admins.setTimeZone(kit.signedIn(res).admin.id, timeZone);
+        await services.admins.setTimeZone(kit.signedIn(res).admin.id, timeZone);
         res.redirect(303, '/admin/account?notice=time-zone');
       },
-      (problem) => renderAccount(req, res, { timeZone: { value: typed, problem } }, problem.status),
+      async (problem) => renderAccount(req, res, { timeZone: { value: typed, problem } }, problem.status),
     );
   });
 
   router.post('/account/password', async (req, res) => {
     const signedIn = kit.signedIn(res);
     const { email } = signedIn.admin;
-    const reservation = limiter.reserve({ email, address: req.ip ?? 'unknown', deviceId: services.admins.trustedDevice(readDeviceToken(req), email) });
+    const reservation = limiter.reserve({ email, address: req.ip ?? 'unknown', deviceId: await services.admins.trustedDevice(readDeviceToken(req), email) });
     if (!reservation.granted) {
-      renderAccount(req, res, { password: { status: 429, errors: {}, message: `Too many wrong passwords. Try again in ${announceWait(res, reservation.retryAfterMs)}.` } }, 429);
+      await renderAccount(req, res, { password: { status: 429, errors: {}, message: `Too many wrong passwords. Try again in ${announceWait(res, reservation.retryAfterMs)}.` } }, 429);
       return;
     }
     // Anything but a wrong current password (a form error, the new password refused) gives the slot back: only
@@ -64,16 +64,16 @@ export function createAccountPages(services: AppServices, kit: PageKit, limiter:
           const changed = await services.admins.changePassword(signedIn, input.currentPassword, input.newPassword);
           if (!changed) {
             outcome = 'wrong-password';
-            renderAccount(req, res, { password: { status: 422, errors: { currentPassword: 'this is not your current password' }, message: 'Please correct the fields marked below.' } }, 422);
+            await renderAccount(req, res, { password: { status: 422, errors: { currentPassword: 'this is not your current password' }, message: 'Please correct the fields marked below.' } }, 422);
             return;
           }
           outcome = 'signed-in';
           // The change made every device cookie of this admin stale (they are signed with the old hash); this browser
           // just proved the password, so it stays a known one.
-          setDeviceCookie(req, res, services.admins.issueDeviceToken(signedIn.admin.id));
+          setDeviceCookie(req, res, await services.admins.issueDeviceToken(signedIn.admin.id));
           res.redirect(303, '/admin/account?notice=password');
         },
-        (problem) => renderAccount(req, res, { password: problem }, problem.status),
+        async (problem) => renderAccount(req, res, { password: problem }, problem.status),
       );
     } finally {
       reservation.settle(outcome);

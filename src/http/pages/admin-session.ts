@@ -7,8 +7,8 @@ export const SESSION_COOKIE = 'ka_session';
 
 /** Puts the signed-in admin (if the session cookie is valid) on res.locals.signedIn. */
 export function loadAdminSession(admins: AdminAuthService): RequestHandler {
-  return function adminSession(req, res, next) {
-    const signedIn = admins.authenticate(readCookie(req, SESSION_COOKIE));
+  return async function adminSession(req, res, next) {
+    const signedIn = await admins.authenticate(readCookie(req, SESSION_COOKIE));
     if (signedIn) res.locals.signedIn = signedIn;
     next();
   };

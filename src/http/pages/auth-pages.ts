@@ -40,14 +40,14 @@ function tooManyAttempts(res: Response, refusal: Extract<Reservation, { granted:
 export function createAuthPages(services: AppServices, kit: PageKit, limiter: SignInLimiter): Router {
   const router = Router();
 
-  function renderSignIn(req: Request, res: Response, model: { email?: string; errors?: Record<string, string>; message?: string; notice?: string }, status = 200) {
+  async function renderSignIn(req: Request, res: Response, model: { email?: string; errors?: Record<string, string>; message?: string; notice?: string }, status = 200) {
     let token = readCookie(req, SIGN_IN_CSRF_COOKIE);
     if (!token) {
       token = randomBytes(24).toString('base64url');
       setCookie(req, res, SIGN_IN_CSRF_COOKIE, token);
     }
     kit.render(res, 'auth/sign-in.njk', {
-      layout: { ...kit.layout(res, null, 'sign-in', 'Sign in'), csrfToken: token },
+      layout: { ...kit.plainLayout(res, 'sign-in', 'Sign in'), csrfToken: token },
       email: model.email ?? '',
       next: safeNext(req.query.next ?? (req.body as Record<string, unknown> | undefined)?.next),
       errors: model.errors ?? {},
@@ -56,12 +56,12 @@ export function createAuthPages(services: AppServices, kit: PageKit, limiter: Si
     }, status);
   }
 
-  router.get('/sign-in', (req, res) => {
+  router.get('/sign-in', async (req, res) => {
     if (res.locals.signedIn) {
       res.redirect(303, '/admin');
       return;
     }
-    renderSignIn(req, res, { notice: req.query.notice === 'signed-out' ? 'You are signed out.' : undefined });
+    await renderSignIn(req, res, { notice: req.query.notice === 'signed-out' ? 'You are signed out.' : undefined });
   });
 
   router.post('/sign-in', async (req, res) => {
@@ -76,13 +76,13 @@ export function createAuthPages(services: AppServices, kit: PageKit, limiter: Si
     } catch (error) {
       if (!(error instanceof InvalidInputError)) throw error;
       const errors = Object.fromEntries(error.issues.map((issue) => [issue.path, issue.message]));
-      renderSignIn(req, res, { email: typedEmail, errors, message: 'Please fill in both fields.' }, 422);
+      await renderSignIn(req, res, { email: typedEmail, errors, message: 'Please fill in both fields.' }, 422);
       return;
     }
     const email = input.email.toLowerCase();
-    const reservation = limiter.reserve({ email, address: req.ip ?? 'unknown', deviceId: services.admins.trustedDevice(readDeviceToken(req), email) });
+    const reservation = limiter.reserve({ email, address: req.ip ?? 'unknown', deviceId: await services.admins.trustedDevice(readDeviceToken(req), email) });
     if (!reservation.granted) {
-      renderSignIn(req, res, { email: typedEmail, message: tooManyAttempts(res, reservation) }, 429);
+      await renderSignIn(req, res, { email: typedEmail, message: tooManyAttempts(res, reservation) }, 429);
       return;
     }
     let outcome: AttemptOutcome = 'not-checked';
@@ -90,24 +90,24 @@ export function createAuthPages(services: AppServices, kit: PageKit, limiter: Si
       const result = await services.admins.signIn(email, input.password, readCookie(req, SESSION_COOKIE));
       if (!result) {
         outcome = 'wrong-password';
-        renderSignIn(req, res, { email: typedEmail, message: 'That email and password do not match an admin account.' }, 401);
+        await renderSignIn(req, res, { email: typedEmail, message: 'That email and password do not match an admin account.' }, 401);
         return;
       }
       outcome = 'signed-in';
       clearCookie(req, res, SIGN_IN_CSRF_COOKIE);
       setCookie(req, res, SESSION_COOKIE, result.sessionToken, SESSION_COOKIE_MAX_AGE_MS);
-      setDeviceCookie(req, res, services.admins.issueDeviceToken(result.signedIn.admin.id));
+      setDeviceCookie(req, res, await services.admins.issueDeviceToken(result.signedIn.admin.id));
       res.redirect(303, safeNext(body.next));
     } finally {
       reservation.settle(outcome);
     }
   });
 
-  router.post('/sign-out', (req, res) => {
+  router.post('/sign-out', async (req, res) => {
     const signedIn = res.locals.signedIn as SignedInAdmin | undefined;
     if (signedIn) {
       if (!services.admins.csrfMatches(signedIn.session, (req.body as Record<string, unknown> | undefined)?._csrf)) throw new ForbiddenError('this form has expired; reload the page and try again');
-      services.admins.signOut(readCookie(req, SESSION_COOKIE));
+      await services.admins.signOut(readCookie(req, SESSION_COOKIE));
     }
     clearCookie(req, res, SESSION_COOKIE);
     res.redirect(303, '/admin/sign-in?notice=signed-out');

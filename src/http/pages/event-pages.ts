@@ -30,16 +30,16 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
   const { eventLog, intake } = services;
   const router = Router();
 
-  function renderList(req: Request, res: Response, site: Site, extra: { problem?: FormProblem; typedSince?: string } = {}) {
+  async function renderList(req: Request, res: Response, site: Site, extra: { problem?: FormProblem; typedSince?: string } = {}) {
     const timeZone = kit.timeZoneOf(res);
     const filters = EventFilters.parse(req.query);
     const now = services.clock.now();
     const search = filters.search ?? '';
     const isEmail = search.includes('@');
     const isProduct = /^[A-Za-z0-9_-]{1,64}$/.test(search);
-    let page: ReturnType<typeof eventLog.list>;
+    let page: Awaited<ReturnType<typeof eventLog.list>>;
     try {
-      page = eventLog.list(site, {
+      page = await eventLog.list(site, {
         statuses: filters.outcome ? [filters.outcome] : undefined,
         action: filters.action,
         email: isEmail ? search : undefined,
@@ -51,19 +51,19 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
     } catch (error) {
       // A hand-edited cursor starts the list from the newest event rather than failing the page.
       if (!(error instanceof InvalidInputError)) throw error;
-      page = eventLog.list(site, { limit: PAGE_SIZE });
+      page = await eventLog.list(site, { limit: PAGE_SIZE });
     }
     // The filters stay in every link, so a filtered view can be bookmarked, shared and paged through.
     const kept = new URLSearchParams();
     for (const key of ['outcome', 'action', 'range', 'search'] as const) if (filters[key]) kept.set(key, String(filters[key]));
     const older = page.nextCursor ? new URLSearchParams(kept) : null;
     older?.set('cursor', page.nextCursor ?? '');
-    const health = eventLog.health(site, now);
+    const health = await eventLog.health(site, now);
     kit.render(
       res,
       'events/list.njk',
       {
-        layout: kit.layout(res, site, 'events', 'Webhook activity'),
+        layout: await kit.layout(res, site, 'events', 'Webhook activity'),
         notice: typeof req.query.reapplied === 'string' && /^\d{1,9}$/.test(req.query.reapplied) ? `Re-applied ${plural(Number(req.query.reapplied), 'failed event')}.` : null,
         filters: { outcome: filters.outcome ?? '', action: filters.action ?? '', range: filters.range ?? '', search },
         filtered: kept.toString() !== '',
@@ -72,43 +72,43 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
         events: page.events.map((event) => eventRow(event, timeZone)),
         olderLink: older ? `?${older.toString()}` : null,
         newestLink: filters.cursor ? `?${kept.toString()}` : null,
-        chart: buildEventsChart(eventLog.perDay(site, { days: 30, timeZone, now })),
+        chart: buildEventsChart(await eventLog.perDay(site, { days: 30, timeZone, now })),
         timeZone,
-        reapply: { since: extra.typedSince ?? '', problem: extra.problem ?? null, failedCount: services.attention.report(site).failedEvents.count },
+        reapply: { since: extra.typedSince ?? '', problem: extra.problem ?? null, failedCount: (await services.attention.report(site)).failedEvents.count },
       },
       extra.problem?.status ?? 200,
     );
   }
 
-  router.get('/sites/:siteId/events', (req, res) => {
-    renderList(req, res, kit.siteOf(req, res));
+  router.get('/sites/:siteId/events', async (req, res) => {
+    await renderList(req, res, await kit.siteOf(req, res));
   });
 
   router.post('/sites/:siteId/events/reapply-failed', async (req, res) => {
-    const site = kit.siteOf(req, res);
+    const site = await kit.siteOf(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
     await kit.handleForm(
-      () => {
+      async () => {
         const input = parseInput(ReapplyFailedForm, body);
         let since: Date | undefined;
         if (input.since !== undefined) {
           since = wallTimeToDate(input.since, kit.timeZoneOf(res)) ?? undefined;
           if (!since) throw new InvalidInputError('invalid time', [{ path: 'since', message: 'a date and time, or leave empty for all failed events' }]);
         }
-        const result = intake.reapplyMany(site, { statuses: ['failed'], since }, kit.actorOf(res));
+        const result = await intake.reapplyMany(site, { statuses: ['failed'], since }, kit.actorOf(res));
         res.redirect(303, `/admin/sites/${site.id}/events?reapplied=${result.eventCount}`);
       },
-      (problem) => renderList(req, res, site, { problem, typedSince: typeof body.since === 'string' ? body.since.slice(0, 40) : '' }),
+      async (problem) => renderList(req, res, site, { problem, typedSince: typeof body.since === 'string' ? body.since.slice(0, 40) : '' }),
     );
   });
 
-  function renderDetail(req: Request, res: Response, site: Site, eventId: number, notice: string | null) {
+  async function renderDetail(req: Request, res: Response, site: Site, eventId: number, notice: string | null) {
     const timeZone = kit.timeZoneOf(res);
-    const { event, effects } = eventLog.detail(site, eventId);
+    const { event, effects } = await eventLog.detail(site, eventId);
     const readable = event.rawBodyPrunedAt ? null : readableBody(event.rawBody, event.headers);
     const rawText = readable ? prettyBody(readable.text) : null;
     kit.render(res, 'events/detail.njk', {
-      layout: kit.layout(res, site, 'events', `Event #${event.id}`),
+      layout: await kit.layout(res, site, 'events', `Event #${event.id}`),
       notice,
       event: {
         ...eventRow(event, timeZone),
@@ -145,16 +145,16 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
     return /^\d{1,12}$/.test(raw) ? Number(raw) : 0;
   };
 
-  router.get('/sites/:siteId/events/:eventId', (req, res) => {
-    const site = kit.siteOf(req, res);
+  router.get('/sites/:siteId/events/:eventId', async (req, res) => {
+    const site = await kit.siteOf(req, res);
     const outcome = typeof req.query.reapplied === 'string' && req.query.reapplied in OUTCOME_LABELS ? req.query.reapplied : null;
-    renderDetail(req, res, site, eventIdOf(req), outcome ? `Re-applied: the outcome is now “${OUTCOME_LABELS[outcome as keyof typeof OUTCOME_LABELS]}”.` : null);
+    await renderDetail(req, res, site, eventIdOf(req), outcome ? `Re-applied: the outcome is now “${OUTCOME_LABELS[outcome as keyof typeof OUTCOME_LABELS]}”.` : null);
   });
 
-  router.post('/sites/:siteId/events/:eventId/reapply', (req, res) => {
-    const site = kit.siteOf(req, res);
+  router.post('/sites/:siteId/events/:eventId/reapply', async (req, res) => {
+    const site = await kit.siteOf(req, res);
     const eventId = eventIdOf(req);
-    const result = intake.reapply(site, eventId, kit.actorOf(res));
+    const result = await intake.reapply(site, eventId, kit.actorOf(res));
     res.redirect(303, `/admin/sites/${site.id}/events/${eventId}?reapplied=${result.outcome}`);
   });
 

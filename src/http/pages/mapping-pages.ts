@@ -19,25 +19,25 @@ export function createMappingPages(services: AppServices, kit: PageKit): Router 
   const { sites, mappings } = services;
   const router = Router();
 
-  function renderMappings(req: Request, res: Response, site: Site, extra: { problem?: FormProblem; typed?: TypedMapping } = {}) {
+  async function renderMappings(req: Request, res: Response, site: Site, extra: { problem?: FormProblem; typed?: TypedMapping } = {}) {
     const timeZone = kit.timeZoneOf(res);
-    const levels = sites.listLevels(site).map((level) => ({ id: String(level.id), name: level.name }));
+    const levels = (await sites.listLevels(site)).map((level) => ({ id: String(level.id), name: level.name }));
     const typed = extra.typed;
     const notice = noticeFrom(req.query);
     kit.render(
       res,
       'mappings/index.njk',
       {
-        layout: kit.layout(res, site, 'mappings', 'Product mappings'),
+        layout: await kit.layout(res, site, 'mappings', 'Product mappings'),
         notice,
         levels,
-        mappings: mappings.list(site).map((mapping) => ({
+        mappings: (await mappings.list(site)).map((mapping) => ({
           productId: mapping.productId,
           productName: mapping.productName,
           levels: mapping.levels.map((level) => level.name),
           members: plural(mapping.memberCount, 'member'),
         })),
-        discovered: mappings.discovered(site).map((product) => ({
+        discovered: (await mappings.discovered(site)).map((product) => ({
           productId: product.productId,
           productName: product.productName,
           firstSeenAt: formatTime(product.firstSeenAt, timeZone),
@@ -54,39 +54,39 @@ export function createMappingPages(services: AppServices, kit: PageKit): Router 
           checked: typed?.levelIds ?? [],
           applyToPast: typed?.applyToPast ?? false,
           // Errors of a discovered row are shown on that row, not on the add form.
-          problem: extra.problem && !(typed && mappings.discovered(site).some((product) => product.productId === typed.productId)) ? extra.problem : null,
+          problem: extra.problem && !(typed && (await mappings.discovered(site)).some((product) => product.productId === typed.productId)) ? extra.problem : null,
         },
       },
       extra.problem?.status ?? 200,
     );
   }
 
-  router.get('/sites/:siteId/mappings', (req, res) => {
-    renderMappings(req, res, kit.siteOf(req, res));
+  router.get('/sites/:siteId/mappings', async (req, res) => {
+    await renderMappings(req, res, await kit.siteOf(req, res));
   });
 
   router.post('/sites/:siteId/mappings', async (req, res) => {
-    const site = kit.siteOf(req, res);
+    const site = await kit.siteOf(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const typed: TypedMapping = { productId: String(body.productId ?? '').trim().slice(0, 64), levelIds: asList(body.levelIds), applyToPast: body.applyToPast === 'on' || body.applyToPast === 'yes' };
     await kit.handleForm(
-      () => {
+      async () => {
         const input = parseInput(MappingForm, body);
         if (input.applyToPast && !input.confirm) {
           // Applying to the past changes members' access, so the admin sees how much it touches before it runs.
-          const preview = mappings.preview(site, input.productId);
+          const preview = await mappings.preview(site, input.productId);
           const chosen = new Set(input.levelIds);
           kit.render(res, 'mappings/preview.njk', {
-            layout: kit.layout(res, site, 'mappings', 'Apply to past purchases?'),
+            layout: await kit.layout(res, site, 'mappings', 'Apply to past purchases?'),
             productId: input.productId,
-            levels: sites.listLevels(site).filter((level) => chosen.has(level.id)).map((level) => ({ id: String(level.id), name: level.name })),
+            levels: (await sites.listLevels(site)).filter((level) => chosen.has(level.id)).map((level) => ({ id: String(level.id), name: level.name })),
             unmappedEvents: plural(preview.unmappedEvents, 'stored event'),
             people: plural(preview.people, 'person', 'people'),
             recordedPurchases: plural(preview.recordedPurchases, 'recorded purchase'),
           });
           return;
         }
-        const result = mappings.save(site, { productId: input.productId, levelIds: input.levelIds, applyToPast: input.applyToPast });
+        const result = await mappings.save(site, { productId: input.productId, levelIds: input.levelIds, applyToPast: input.applyToPast });
         const query = new URLSearchParams({ notice: 'saved', product: result.mapping.productId });
         if (result.applied) {
           query.set('events', String(result.applied.eventCount));
@@ -94,14 +94,14 @@ export function createMappingPages(services: AppServices, kit: PageKit): Router 
         }
         res.redirect(303, `/admin/sites/${site.id}/mappings?${query.toString()}`);
       },
-      (problem) => renderMappings(req, res, site, { problem, typed }),
+      async (problem) => renderMappings(req, res, site, { problem, typed }),
     );
   });
 
-  router.post('/sites/:siteId/mappings/:productId/delete', (req, res) => {
-    const site = kit.siteOf(req, res);
+  router.post('/sites/:siteId/mappings/:productId/delete', async (req, res) => {
+    const site = await kit.siteOf(req, res);
     const { grants } = parseInput(DeleteMappingForm, req.body);
-    const result = mappings.remove(site, String(req.params.productId), grants === 'revoke', kit.actorOf(res));
+    const result = await mappings.remove(site, String(req.params.productId), grants === 'revoke', kit.actorOf(res));
     const query = new URLSearchParams({ notice: 'deleted', product: String(req.params.productId).slice(0, 64), revoked: String(result.revokedGrants) });
     res.redirect(303, `/admin/sites/${site.id}/mappings?${query.toString()}`);
   });

@@ -18,14 +18,14 @@ export function createMemberPages(services: AppServices, kit: PageKit): Router {
   const { sites, members, access } = services;
   const router = Router();
 
-  router.get('/sites/:siteId/members', (req, res) => {
-    const site = kit.siteOf(req, res);
+  router.get('/sites/:siteId/members', async (req, res) => {
+    const site = await kit.siteOf(req, res);
     const { q, after } = MemberSearchForm.parse(req.query);
-    const found = members.search(site, { query: q || undefined, limit: PAGE_SIZE, afterId: after });
+    const found = await members.search(site, { query: q || undefined, limit: PAGE_SIZE, afterId: after });
     const last = found[found.length - 1];
     const next = found.length === PAGE_SIZE && last ? new URLSearchParams({ ...(q ? { q } : {}), after: String(last.id) }) : null;
     kit.render(res, 'members/list.njk', {
-      layout: kit.layout(res, site, 'members', 'Members'),
+      layout: await kit.layout(res, site, 'members', 'Members'),
       q: q ?? '',
       members: found.map((member) => ({
         id: member.id,
@@ -45,9 +45,9 @@ export function createMemberPages(services: AppServices, kit: PageKit): Router {
     return `Purchase of product ${grant.productId ?? '?'}${order}${subscription}`;
   }
 
-  function renderMember(req: Request, res: Response, site: Site, extra: { problem?: FormProblem; typed?: { levelId: string; expiresAt: string } } = {}) {
+  async function renderMember(req: Request, res: Response, site: Site, extra: { problem?: FormProblem; typed?: { levelId: string; expiresAt: string } } = {}) {
     const timeZone = kit.timeZoneOf(res);
-    const detail = members.detail(site, idOf(req.params.memberId));
+    const detail = await members.detail(site, idOf(req.params.memberId));
     const grantsByLevel = new Map<number, GrantDetail[]>();
     for (const grant of detail.grants) grantsByLevel.set(grant.levelId, [...(grantsByLevel.get(grant.levelId) ?? []), grant]);
     const effectiveIds = new Set(detail.levels.map((level) => level.id));
@@ -56,7 +56,7 @@ export function createMemberPages(services: AppServices, kit: PageKit): Router {
       res,
       'members/detail.njk',
       {
-        layout: kit.layout(res, site, 'members', detail.email ?? `Member ${detail.id}`),
+        layout: await kit.layout(res, site, 'members', detail.email ?? `Member ${detail.id}`),
         notice,
         member: {
           id: detail.id,
@@ -88,7 +88,7 @@ export function createMemberPages(services: AppServices, kit: PageKit): Router {
           })),
         })),
         emailChanges: detail.emailChanges.map((change) => ({ previousEmail: change.previousEmail, newEmail: change.newEmail, eventId: change.eventId, at: formatTime(change.changedAt, timeZone) })),
-        levels: sites.listLevels(site).map((level) => ({ id: String(level.id), name: level.name })),
+        levels: (await sites.listLevels(site)).map((level) => ({ id: String(level.id), name: level.name })),
         grantForm: { levelId: extra.typed?.levelId ?? '', expiresAt: extra.typed?.expiresAt ?? '', problem: extra.problem ?? null },
         timeZone,
       },
@@ -96,47 +96,47 @@ export function createMemberPages(services: AppServices, kit: PageKit): Router {
     );
   }
 
-  router.get('/sites/:siteId/members/:memberId', (req, res) => {
-    renderMember(req, res, kit.siteOf(req, res));
+  router.get('/sites/:siteId/members/:memberId', async (req, res) => {
+    await renderMember(req, res, await kit.siteOf(req, res));
   });
 
   router.post('/sites/:siteId/members/:memberId/grants', async (req, res) => {
-    const site = kit.siteOf(req, res);
+    const site = await kit.siteOf(req, res);
     const memberId = idOf(req.params.memberId);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const typed = { levelId: String(body.levelId ?? '').slice(0, 20), expiresAt: String(body.expiresAt ?? '').slice(0, 40) };
     await kit.handleForm(
-      () => {
+      async () => {
         const input = parseInput(GrantForm, body);
         let expiresAt: Date | null = null;
         if (input.expiresAt !== undefined) {
           expiresAt = wallTimeToDate(input.expiresAt, kit.timeZoneOf(res));
           if (!expiresAt) throw new InvalidInputError('invalid expiry', [{ path: 'expiresAt', message: 'a date and time, or leave empty for no end' }]);
         }
-        access.grantManually(site, memberId, input.levelId, expiresAt, kit.actorOf(res));
+        await access.grantManually(site, memberId, input.levelId, expiresAt, kit.actorOf(res));
         res.redirect(303, `/admin/sites/${site.id}/members/${memberId}?notice=granted`);
       },
-      (problem) => renderMember(req, res, site, { problem, typed }),
+      async (problem) => renderMember(req, res, site, { problem, typed }),
     );
   });
 
-  router.post('/sites/:siteId/members/:memberId/grants/:grantId/revoke', (req, res) => {
-    const site = kit.siteOf(req, res);
+  router.post('/sites/:siteId/members/:memberId/grants/:grantId/revoke', async (req, res) => {
+    const site = await kit.siteOf(req, res);
     const memberId = idOf(req.params.memberId);
-    access.revokeManualGrant(site, memberId, idOf(req.params.grantId), kit.actorOf(res));
+    await access.revokeManualGrant(site, memberId, idOf(req.params.grantId), kit.actorOf(res));
     res.redirect(303, `/admin/sites/${site.id}/members/${memberId}?notice=revoked`);
   });
 
   // Levels
-  function renderLevels(req: Request, res: Response, site: Site, extra: { problem?: FormProblem; typedName?: string; renaming?: { id: number; name: string } } = {}) {
+  async function renderLevels(req: Request, res: Response, site: Site, extra: { problem?: FormProblem; typedName?: string; renaming?: { id: number; name: string } } = {}) {
     const notices: Record<string, string> = { created: 'Level created.', renamed: 'Level renamed.', deleted: 'Level deleted.' };
     kit.render(
       res,
       'levels/index.njk',
       {
-        layout: kit.layout(res, site, 'levels', 'Access levels'),
+        layout: await kit.layout(res, site, 'levels', 'Access levels'),
         notice: notices[String(req.query.notice)] ?? null,
-        levels: sites.listLevels(site).map((level) => ({
+        levels: (await sites.listLevels(site)).map((level) => ({
           id: level.id,
           name: extra.renaming?.id === level.id ? extra.renaming.name : level.name,
           problem: extra.renaming?.id === level.id ? (extra.problem ?? null) : null,
@@ -147,46 +147,46 @@ export function createMemberPages(services: AppServices, kit: PageKit): Router {
     );
   }
 
-  router.get('/sites/:siteId/levels', (req, res) => {
-    renderLevels(req, res, kit.siteOf(req, res));
+  router.get('/sites/:siteId/levels', async (req, res) => {
+    await renderLevels(req, res, await kit.siteOf(req, res));
   });
 
   router.post('/sites/:siteId/levels', async (req, res) => {
-    const site = kit.siteOf(req, res);
+    const site = await kit.siteOf(req, res);
     const typedName = String((req.body as Record<string, unknown> | undefined)?.name ?? '').slice(0, 300);
     await kit.handleForm(
-      () => {
-        sites.createLevel(site, parseInput(LevelForm, req.body).name);
+      async () => {
+        await sites.createLevel(site, parseInput(LevelForm, req.body).name);
         res.redirect(303, `/admin/sites/${site.id}/levels?notice=created`);
       },
-      (problem) => renderLevels(req, res, site, { problem, typedName }),
+      async (problem) => renderLevels(req, res, site, { problem, typedName }),
     );
   });
 
   router.post('/sites/:siteId/levels/:levelId/rename', async (req, res) => {
-    const site = kit.siteOf(req, res);
+    const site = await kit.siteOf(req, res);
     const levelId = idOf(req.params.levelId);
     const typedName = String((req.body as Record<string, unknown> | undefined)?.name ?? '').slice(0, 300);
     await kit.handleForm(
-      () => {
-        sites.renameLevel(site, levelId, parseInput(LevelForm, req.body).name);
+      async () => {
+        await sites.renameLevel(site, levelId, parseInput(LevelForm, req.body).name);
         res.redirect(303, `/admin/sites/${site.id}/levels?notice=renamed`);
       },
-      (problem) => renderLevels(req, res, site, { problem, renaming: { id: levelId, name: typedName } }),
+      async (problem) => renderLevels(req, res, site, { problem, renaming: { id: levelId, name: typedName } }),
     );
   });
 
   router.post('/sites/:siteId/levels/:levelId/delete', async (req, res) => {
-    const site = kit.siteOf(req, res);
+    const site = await kit.siteOf(req, res);
     const levelId = idOf(req.params.levelId);
     await kit.handleForm(
-      () => {
-        sites.deleteLevel(site, levelId);
+      async () => {
+        await sites.deleteLevel(site, levelId);
         res.redirect(303, `/admin/sites/${site.id}/levels?notice=deleted`);
       },
-      (problem) => {
-        const level = sites.listLevels(site).find((candidate) => candidate.id === levelId);
-        renderLevels(req, res, site, { problem, renaming: level ? { id: level.id, name: level.name } : undefined });
+      async (problem) => {
+        const level = (await sites.listLevels(site)).find((candidate) => candidate.id === levelId);
+        await renderLevels(req, res, site, { problem, renaming: level ? { id: level.id, name: level.name } : undefined });
       },
     );
   });

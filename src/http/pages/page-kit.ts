@@ -41,21 +41,28 @@ export function createPageKit(services: AppServices, viewsDir: string) {
   const actorOf = (res: Response) => `admin:${signedIn(res).admin.email}`;
 
   /** The site in the path, if this admin administers it; any other site is a 404, indistinguishable from none. */
-  function siteOf(req: Request, res: Response): Site {
+  async function siteOf(req: Request, res: Response): Promise<Site> {
     const raw = String(req.params.siteId ?? '');
     if (!/^\d{1,12}$/.test(raw)) throw new NotFoundError('site', raw.slice(0, 40));
-    return services.sites.requireSite(Number(raw), signedIn(res).siteIds);
+    return await services.sites.requireSite(Number(raw), signedIn(res).siteIds);
   }
 
-  function layout(res: Response, site: Site | null, section: string, title: string): LayoutModel {
+  /** The layout of a page outside any site (sign-in, account, errors). */
+  function plainLayout(res: Response, section: string, title: string): LayoutModel {
     const current = res.locals.signedIn as SignedInAdmin | undefined;
     return {
       me: current ? { email: current.admin.email, timeZone: current.admin.timeZone } : null,
       csrfToken: current?.session.csrfToken ?? null,
-      site: site ? { id: site.id, name: site.name, attentionTotal: services.attention.report(site).total } : null,
+      site: null,
       section,
       title,
     };
+  }
+
+  /** A site's page layout: with the site's needs-attention count for the badge. */
+  async function layout(res: Response, site: Site | null, section: string, title: string): Promise<LayoutModel> {
+    const base = plainLayout(res, section, title);
+    return site ? { ...base, site: { id: site.id, name: site.name, attentionTotal: (await services.attention.report(site)).total } } : base;
   }
 
   function render(res: Response, template: string, model: { layout: LayoutModel } & Record<string, unknown>, status = 200): void {
@@ -66,23 +73,23 @@ export function createPageKit(services: AppServices, viewsDir: string) {
    * Runs a form's action. Invalid input and refused changes (conflicts) are expected outcomes of a form: they are
    * handed to `rerender` with field errors, so the form comes back with what was typed. Anything else propagates.
    */
-  async function handleForm(action: () => void | Promise<void>, rerender: (problem: FormProblem) => void): Promise<void> {
+  async function handleForm(action: () => void | Promise<void>, rerender: (problem: FormProblem) => void | Promise<void>): Promise<void> {
     try {
       await action();
     } catch (error) {
       if (error instanceof InvalidInputError) {
         const errors: Record<string, string> = {};
         for (const issue of error.issues) errors[issue.path.split('.')[0] ?? issue.path] ??= issue.message;
-        rerender({ status: 422, errors, message: 'Please correct the fields marked below.' });
+        await rerender({ status: 422, errors, message: 'Please correct the fields marked below.' });
         return;
       }
       if (error instanceof ConflictError) {
-        rerender({ status: 409, errors: {}, message: error.message });
+        await rerender({ status: 409, errors: {}, message: error.message });
         return;
       }
       throw error;
     }
   }
 
-  return { env, signedIn, timeZoneOf, actorOf, siteOf, layout, render, handleForm };
+  return { env, signedIn, timeZoneOf, actorOf, siteOf, plainLayout, layout, render, handleForm };
 }

@@ -42,7 +42,7 @@ export function createPagesRouter(options: { services: AppServices; viewsDir: st
   router.use(createMemberPages(services, kit));
 
   router.use((_req, res) => {
-    kit.render(res, 'errors/error.njk', { layout: kit.layout(res, null, 'error', TITLES[404] ?? 'Not found'), message: 'There is no such page, or it belongs to a site you do not administer.' }, 404);
+    kit.render(res, 'errors/error.njk', { layout: kit.plainLayout(res, 'error', TITLES[404] ?? 'Not found'), message: 'There is no such page, or it belongs to a site you do not administer.' }, 404);
   });
 
   const pageErrors: ErrorRequestHandler = function pageErrorHandler(error, req, res, next) {
@@ -54,18 +54,18 @@ export function createPagesRouter(options: { services: AppServices; viewsDir: st
       const status = statusForDomainError(error);
       // A site or record this admin may not see reads as missing, with no hint of whether it exists.
       const message = status === 404 ? 'There is no such page, or it belongs to a site you do not administer.' : error.message;
-      kit.render(res, 'errors/error.njk', { layout: kit.layout(res, null, 'error', TITLES[status] ?? 'Something is not right'), message }, status);
+      kit.render(res, 'errors/error.njk', { layout: kit.plainLayout(res, 'error', TITLES[status] ?? 'Something is not right'), message }, status);
       return;
     }
     const clientError = clientErrorOf(error);
     if (clientError) {
       const message = clientError.code === 'malformed_path' ? 'This address is not valid: it has a malformed percent-escape.' : 'The form could not be read; go back and try again.';
-      kit.render(res, 'errors/error.njk', { layout: kit.layout(res, null, 'error', 'Request not accepted'), message }, clientError.status);
+      kit.render(res, 'errors/error.njk', { layout: kit.plainLayout(res, 'error', 'Request not accepted'), message }, clientError.status);
       return;
     }
     const errorId = randomUUID();
     logger.error({ errorId, err: describeError(error), method: req.method }, 'unhandled error on an admin page');
-    kit.render(res, 'errors/error.njk', { layout: kit.layout(res, null, 'error', 'Something went wrong'), message: `Something went wrong on our side. If it keeps happening, quote error id ${errorId}.` }, 500);
+    kit.render(res, 'errors/error.njk', { layout: kit.plainLayout(res, 'error', 'Something went wrong'), message: `Something went wrong on our side. If it keeps happening, quote error id ${errorId}.` }, 500);
   };
   router.use(pageErrors);
   return router;

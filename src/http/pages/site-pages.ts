@@ -13,31 +13,31 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
   const { sites, eventLog, attention } = services;
   const router = Router();
 
-  router.get('/', (_req, res) => {
-    const visible = sites.listSites(kit.signedIn(res).siteIds);
+  router.get('/', async (_req, res) => {
+    const visible = await sites.listSites(kit.signedIn(res).siteIds);
     if (visible.length === 1 && visible[0]) {
       res.redirect(303, `/admin/sites/${visible[0].id}`);
       return;
     }
     kit.render(res, 'app-station/sites.njk', {
-      layout: kit.layout(res, null, 'sites', 'Your sites'),
+      layout: kit.plainLayout(res, 'sites', 'Your sites'),
       sites: visible.map((site) => ({ id: site.id, name: site.name, kartraEnabled: site.kartraEnabled })),
     });
   });
 
-  router.get('/sites/:siteId', (req, res) => {
-    const site = kit.siteOf(req, res);
-    const state = sites.integrationState(site);
+  router.get('/sites/:siteId', async (req, res) => {
+    const site = await kit.siteOf(req, res);
+    const state = await sites.integrationState(site);
     kit.render(res, 'app-station/site.njk', {
-      layout: kit.layout(res, site, 'app-station', 'App Station'),
-      kartra: { enabled: state.enabled, lastEventAt: formatTime(state.lastEventAt, kit.timeZoneOf(res)), attentionTotal: attention.report(site).total },
+      layout: await kit.layout(res, site, 'app-station', 'App Station'),
+      kartra: { enabled: state.enabled, lastEventAt: formatTime(state.lastEventAt, kit.timeZoneOf(res)), attentionTotal: (await attention.report(site)).total },
     });
   });
 
-  function renderKartra(req: Request, res: Response, site: Site, state: IntegrationState, extra: { problem?: FormProblem; typed?: Record<string, unknown>; notice?: string } = {}) {
+  async function renderKartra(req: Request, res: Response, site: Site, state: IntegrationState, extra: { problem?: FormProblem; typed?: Record<string, unknown>; notice?: string } = {}) {
     const timeZone = kit.timeZoneOf(res);
-    const health = eventLog.health(site, services.clock.now());
-    const report = attention.report(site);
+    const health = await eventLog.health(site, services.clock.now());
+    const report = await attention.report(site);
     const urlForChecks = state.webhookUrl ?? state.webhookUrlMasked;
     const warnings: string[] = [];
     if (urlForChecks) {
@@ -56,7 +56,7 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
       res,
       'app-station/kartra.njk',
       {
-        layout: kit.layout(res, site, 'kartra', 'Kartra'),
+        layout: await kit.layout(res, site, 'kartra', 'Kartra'),
         notice: extra.notice ?? null,
         enabled: state.enabled,
         revealedUrl: state.webhookUrl,
@@ -96,38 +96,38 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
     saved: 'Settings saved.',
   };
 
-  router.get('/sites/:siteId/kartra', (req, res) => {
-    const site = kit.siteOf(req, res);
-    renderKartra(req, res, site, sites.integrationState(site), { notice: notices[String(req.query.notice)] });
+  router.get('/sites/:siteId/kartra', async (req, res) => {
+    const site = await kit.siteOf(req, res);
+    await renderKartra(req, res, site, await sites.integrationState(site), { notice: notices[String(req.query.notice)] });
   });
 
-  router.post('/sites/:siteId/kartra/enable', (req, res) => {
-    const site = kit.siteOf(req, res);
-    const state = sites.setEnabled(site, true);
+  router.post('/sites/:siteId/kartra/enable', async (req, res) => {
+    const site = await kit.siteOf(req, res);
+    const state = await sites.setEnabled(site, true);
     // The full URL exists only in this answer, so it is shown here rather than after a redirect.
-    if (state.webhookUrl) renderKartra(req, res, { ...site, kartraEnabled: true }, state, { notice: 'The Kartra integration is on.' });
+    if (state.webhookUrl) await renderKartra(req, res, { ...site, kartraEnabled: true }, state, { notice: 'The Kartra integration is on.' });
     else res.redirect(303, `/admin/sites/${site.id}/kartra?notice=enabled`);
   });
 
-  router.post('/sites/:siteId/kartra/disable', (req, res) => {
-    const site = kit.siteOf(req, res);
-    sites.setEnabled(site, false);
+  router.post('/sites/:siteId/kartra/disable', async (req, res) => {
+    const site = await kit.siteOf(req, res);
+    await sites.setEnabled(site, false);
     res.redirect(303, `/admin/sites/${site.id}/kartra?notice=disabled`);
   });
 
-  router.post('/sites/:siteId/kartra/rotate', (req, res) => {
-    const site = kit.siteOf(req, res);
-    const state = sites.rotateSecret(site);
-    renderKartra(req, res, site, state, { notice: `A new URL was made. The old one keeps working for ${plural(site.secretGraceHours, 'hour')} so you can update Kartra without missing events.` });
+  router.post('/sites/:siteId/kartra/rotate', async (req, res) => {
+    const site = await kit.siteOf(req, res);
+    const state = await sites.rotateSecret(site);
+    await renderKartra(req, res, site, state, { notice: `A new URL was made. The old one keeps working for ${plural(site.secretGraceHours, 'hour')} so you can update Kartra without missing events.` });
   });
 
   router.post('/sites/:siteId/kartra/settings', async (req, res) => {
-    const site = kit.siteOf(req, res);
+    const site = await kit.siteOf(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
     await kit.handleForm(
-      () => {
+      async () => {
         const input = parseInput(SettingsForm, body);
-        sites.updateSettings(site, {
+        await sites.updateSettings(site, {
           publicUrl: input.publicUrl ?? null,
           ipnSecret: input.clearIpnSecret ? null : input.ipnSecret,
           moneyChannels: input.moneyChannels,
@@ -136,16 +136,16 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
         });
         res.redirect(303, `/admin/sites/${site.id}/kartra?notice=saved`);
       },
-      (problem) => renderKartra(req, res, site, sites.integrationState(site), { problem, typed: { publicUrl: body.publicUrl, graceDays: body.graceDays, cancelMode: body.cancelMode, moneyChannels: body.moneyChannels } }),
+      async (problem) => renderKartra(req, res, site, await sites.integrationState(site), { problem, typed: { publicUrl: body.publicUrl, graceDays: body.graceDays, cancelMode: body.cancelMode, moneyChannels: body.moneyChannels } }),
     );
   });
 
-  router.get('/sites/:siteId/attention', (req, res) => {
-    const site = kit.siteOf(req, res);
+  router.get('/sites/:siteId/attention', async (req, res) => {
+    const site = await kit.siteOf(req, res);
     const timeZone = kit.timeZoneOf(res);
-    const report = attention.report(site);
+    const report = await attention.report(site);
     kit.render(res, 'app-station/attention.njk', {
-      layout: kit.layout(res, site, 'attention', 'Needs attention'),
+      layout: await kit.layout(res, site, 'attention', 'Needs attention'),
       total: report.total,
       failed: { count: report.failedEvents.count, events: report.failedEvents.latest.map((event) => ({ ...event, receivedAt: formatTime(event.receivedAt, timeZone) })) },
       rejected: { count: report.rejectedEvents.count, events: report.rejectedEvents.latest.map((event) => ({ ...event, receivedAt: formatTime(event.receivedAt, timeZone) })) },

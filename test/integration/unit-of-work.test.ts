@@ -13,7 +13,7 @@ async function outcomes<T>(promises: Promise<T>[]): Promise<({ value: T } | { er
   return settled.map((result) => (result.status === 'fulfilled' ? { value: result.value } : { error: (result.reason as Error).message }));
 }
 
-describe('group commit on a real SQLite file', () => {
+describe('the SQLite unit of work on a real file: serialised units, one commit per group', () => {
   let dir: string;
   let database: OpenDatabase;
   // A second connection to the same file, as another process would have: it sees only what is committed.
@@ -21,7 +21,7 @@ describe('group commit on a real SQLite file', () => {
   let insertNote: Database.Statement<[string]>;
   let committedLabels: () => string[];
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kartra-access-group-commit-'));
     const file = join(dir, 'group.db');
     database = openDatabase(file);
@@ -48,11 +48,13 @@ describe('group commit on a real SQLite file', () => {
     expect(database.sqlite.pragma('synchronous', { simple: true })).toBe(2);
   });
 
-  it('commits the units queued in one turn together, and answers each with its own result', async () => {
+  it('commits the units queued in one turn together, keeping the transaction open across their awaits, and answers each with its own result', async () => {
     const seenByObserverDuringGroup: number[] = [];
     const units = Array.from({ length: 20 }, (_, index) =>
-      database.groupCommit(() => {
+      database.transaction(async () => {
         insertNote.run(`note ${index}`);
+        // Other promises run here; an async callback in better-sqlite3's transaction() would have committed already.
+        await Promise.resolve();
         seenByObserverDuringGroup.push(committedLabels().length);
         return { index, inTransaction: database.sqlite.inTransaction };
       }),
@@ -69,7 +71,7 @@ describe('group commit on a real SQLite file', () => {
     const visibleWhenSettled: boolean[] = [];
     const units = Array.from({ length: 10 }, (_, index) =>
       database
-        .groupCommit(() => insertNote.run(`note ${index}`))
+        .transaction(async () => insertNote.run(`note ${index}`))
         .then(() => {
           visibleWhenSettled.push(committedLabels().includes(`note ${index}`));
         }),
@@ -80,10 +82,11 @@ describe('group commit on a real SQLite file', () => {
     expect(visibleWhenSettled).toEqual(Array.from({ length: 10 }, () => true));
   });
 
-  it('rejects only the unit that throws, undoes only its writes, and commits the rest of its group', async () => {
+  it('rejects only the unit that throws, even after an await, undoes only its writes, and commits the rest of its group', async () => {
     const units = Array.from({ length: 6 }, (_, index) =>
-      database.groupCommit(() => {
+      database.transaction(async () => {
         insertNote.run(`note ${index}`);
+        await Promise.resolve();
         if (index === 2) throw new Error('unit 2 broke after writing');
         return index;
       }),
@@ -92,22 +95,50 @@ describe('group commit on a real SQLite file', () => {
     expect(committedLabels()).toEqual(['note 0', 'note 1', 'note 3', 'note 4', 'note 5']);
   });
 
-  it('rejects a unit that returns a promise (its awaits would run after the commit) and commits the rest', async () => {
-    const units: Promise<unknown>[] = [
-      database.groupCommit(() => insertNote.run('before').changes),
-      database.groupCommit(async () => insertNote.run('async').changes),
-      database.groupCommit(() => insertNote.run('after').changes),
-    ];
-    expect(await outcomes(units)).toEqual([{ value: 1 }, { error: 'Transaction function cannot return a promise' }, { value: 1 }]);
-    expect(committedLabels()).toEqual(['before', 'after']);
+  it('rolls back a savepoint that throws and keeps the rest of its unit', async () => {
+    const result = await database.transaction(async (tx) => {
+      insertNote.run('kept');
+      const inner = await tx.savepoint(async () => {
+        insertNote.run('undone');
+        throw new Error('inner broke');
+      }).catch((error: Error) => error.message);
+      insertNote.run('after');
+      return inner;
+    });
+    expect(result).toBe('inner broke');
+    expect(committedLabels()).toEqual(['kept', 'after']);
+  });
+
+  it('makes a call outside any unit wait until the open group has committed, so it never joins its transaction', async () => {
+    const order: string[] = [];
+    const unit = database.transaction(async (tx) => {
+      await tx.sites.create({ key: 'unit-site', name: 'Unit', createdAt: new Date(0) });
+      // Let every other promise run: the outside read below is asked for while this transaction is open.
+      await new Promise((done) => setImmediate(done));
+      order.push('unit done');
+    });
+    await new Promise((done) => setImmediate(done));
+    const outside = database.repos.sites.findByKey('unit-site').then((site) => {
+      order.push(`outside read: ${site ? 'found' : 'missing'}, committed ${String(!database.sqlite.inTransaction)}`);
+    });
+    await Promise.all([unit, outside]);
+    expect(order).toEqual(['unit done', 'outside read: found, committed true']);
+  });
+
+  it('refuses a transaction handle used after its unit ended', async () => {
+    let kept: Parameters<Parameters<OpenDatabase['transaction']>[0]>[0] | undefined;
+    await database.transaction(async (tx) => {
+      kept = tx;
+    });
+    await expect(kept?.sites.findByKey('x')).rejects.toThrow(/after its unit of work ended/);
   });
 
   it('rejects every unit of a group whose COMMIT fails, and keeps none of their writes', async () => {
     // A deferred foreign key is checked at COMMIT: the unit itself succeeds, the commit of its group does not.
     const units = [
-      database.groupCommit(() => insertNote.run('first').changes),
-      database.groupCommit(() => database.sqlite.prepare('insert into children (parent_id) values (999)').run().changes),
-      database.groupCommit(() => insertNote.run('third').changes),
+      database.transaction(async () => insertNote.run('first').changes),
+      database.transaction(async () => database.sqlite.prepare('insert into children (parent_id) values (999)').run().changes),
+      database.transaction(async () => insertNote.run('third').changes),
     ];
     const settled = await outcomes(units);
     expect(settled).toEqual([{ error: 'FOREIGN KEY constraint failed' }, { error: 'FOREIGN KEY constraint failed' }, { error: 'FOREIGN KEY constraint failed' }]);
@@ -115,15 +146,15 @@ describe('group commit on a real SQLite file', () => {
     expect(database.sqlite.inTransaction).toBe(false);
 
     // The next group starts clean.
-    await database.groupCommit(() => insertNote.run('next group'));
+    await database.transaction(async () => insertNote.run('next group'));
     expect(committedLabels()).toEqual(['next group']);
   });
 
   it('runs work queued by a unit in the next group, and settles both', async () => {
     let inner: Promise<number> | undefined;
-    const outer = database.groupCommit(() => {
+    const outer = database.transaction(async () => {
       insertNote.run('outer');
-      inner = database.groupCommit(() => insertNote.run('inner').changes);
+      inner = database.transaction(async () => insertNote.run('inner').changes);
       return 'outer done';
     });
     await expect(outer).resolves.toBe('outer done');
@@ -133,7 +164,7 @@ describe('group commit on a real SQLite file', () => {
   });
 
   it('rejects the units of a group when the database was closed before it flushed', async () => {
-    const unit = database.groupCommit(() => insertNote.run('too late'));
+    const unit = database.transaction(async () => insertNote.run('too late'));
     database.close();
     await expect(unit).rejects.toThrow(/not open/);
   });
@@ -143,7 +174,7 @@ describe('webhook deliveries sharing one group commit', () => {
   let t: TestApp;
   let site: SiteWithHook;
   beforeEach(async () => {
-    t = buildTestApp();
+    t = await buildTestApp();
     site = await buildSite(t);
     await buildMapping(t, site, '558475', ['Foundations']);
   });
