@@ -16,6 +16,17 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware rules: with async ports a forgotten await is a write that may land after the answer, or an error
+    // nobody sees; these make it a lint error.
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
+    },
+  },
+  {
     // The one browser script of the admin pages (the copy button).
     files: ['public/**/*.js'],
     languageOptions: { sourceType: 'script', globals: { document: 'readonly', navigator: 'readonly' } },
