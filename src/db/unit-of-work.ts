@@ -36,11 +36,16 @@ export function createSqliteUnitOfWork(sqlite: Database.Database, sync: SyncRepo
   let flushScheduled = false;
   let groupOpen = false;
   let waitingForGroup: (() => void)[] = [];
-  let savepoints = 0;
+  /** The unit running now; a handle of any other unit is refused. */
+  let activeUnit: object | null = null;
 
+  // Prepared once. Savepoints nest under one name: RELEASE and ROLLBACK TO act on the innermost of that name.
   const begin = sqlite.prepare('BEGIN IMMEDIATE');
   const commit = sqlite.prepare('COMMIT');
   const rollback = sqlite.prepare('ROLLBACK');
+  const savepoint = sqlite.prepare('SAVEPOINT unit');
+  const release = sqlite.prepare('RELEASE unit');
+  const rollbackToSavepoint = sqlite.prepare('ROLLBACK TO unit');
 
   function runNow<T>(call: () => T): Promise<T> {
     try {
@@ -69,26 +74,43 @@ export function createSqliteUnitOfWork(sqlite: Database.Database, sync: SyncRepo
   });
 
   async function inSavepoint<T>(tx: Tx, work: (tx: Tx) => Promise<T>): Promise<T> {
-    const name = `sp${++savepoints}`;
-    sqlite.exec(`SAVEPOINT ${name}`);
+    savepoint.run();
     try {
       const value = await work(tx);
-      sqlite.exec(`RELEASE ${name}`);
+      release.run();
       return value;
     } catch (error) {
       // Some errors (disk full, I/O) end the whole transaction; then there is no savepoint left to roll back to.
       if (sqlite.inTransaction) {
-        sqlite.exec(`ROLLBACK TO ${name}`);
-        sqlite.exec(`RELEASE ${name}`);
+        rollbackToSavepoint.run();
+        release.run();
       }
       throw error;
     }
   }
 
-  /** The repositories of one unit: usable while it runs, refused after (a stray call would land in another unit). */
-  function txFor(unit: { active: boolean }): Tx {
-    const repos = wrap(<T>(call: () => T): Promise<T> => (unit.active ? runNow(call) : Promise.reject(new Error('a transaction handle was used after its unit of work ended'))));
-    const tx: Tx = { ...repos, savepoint: (work) => inSavepoint(tx, work) };
+  /**
+   * The repositories of one unit: usable while it runs, refused after (a stray call would land in another unit's
+   * transaction). The methods are wrapped once and shared through prototypes; a unit's handle only adds which unit it
+   * is, since building a hundred closures per delivery cost more than some of the statements it runs.
+   */
+  const staleHandle = () => Promise.reject(new Error('a transaction handle was used after its unit of work ended'));
+  const unitPrototypes = Object.entries(sync).map(([name, repository]) => {
+    const prototype: Record<string, unknown> = {};
+    for (const [method, implementation] of Object.entries(repository as Record<string, unknown>)) {
+      if (typeof implementation !== 'function') continue;
+      prototype[method] = function (this: { unit: object }, ...args: unknown[]) {
+        return this.unit === activeUnit ? runNow(() => (implementation as (...a: unknown[]) => unknown)(...args)) : staleHandle();
+      };
+    }
+    return [name, prototype] as const;
+  });
+
+  function txFor(unit: object): Tx {
+    const handle: Record<string, unknown> = {};
+    const tx = handle as unknown as Tx;
+    handle.savepoint = <T>(work: (tx: Tx) => Promise<T>) => inSavepoint(tx, work);
+    for (const [name, prototype] of unitPrototypes) handle[name] = Object.assign(Object.create(prototype) as object, { unit });
     return tx;
   }
 
@@ -102,13 +124,13 @@ export function createSqliteUnitOfWork(sqlite: Database.Database, sync: SyncRepo
     try {
       begin.run();
       for (const unit of group) {
-        const state = { active: true };
+        activeUnit = unit;
         try {
-          settled.push({ ok: true, value: await inSavepoint(txFor(state), unit.work) });
+          settled.push({ ok: true, value: await inSavepoint(txFor(unit), unit.work) });
         } catch (error) {
           settled.push({ ok: false, error });
         } finally {
-          state.active = false;
+          activeUnit = null;
         }
         // An error that ended SQLite's transaction would leave the rest of the group (and anything a unit wrote after
         // catching it) outside any transaction: fail the whole group instead.
