@@ -59,7 +59,7 @@ const HOOK_PATH_IN_TEXT = /\/+hooks(?:\/[^\s'"`<>]*)?/gi;
 const ROUTER_PARAM_QUOTE = /(Failed to decode param )'[^']*'/g;
 
 export function maskSecretsInText(text: string): string {
-  return text.replace(HOOK_PATH_IN_TEXT, (path) => maskSecrets(path));
+  return text.replace(HOOK_PATH_IN_TEXT, (path) => maskSecrets(path)).replace(ROUTER_PARAM_QUOTE, "$1'[masked]'");
 }
 
 function maskSecretsDeep(value: unknown, depth = 0): unknown {
@@ -71,12 +71,8 @@ function maskSecretsDeep(value: unknown, depth = 0): unknown {
   return masked;
 }
 
-/**
- * An error as a log field: its name and message, and its stack without the message the stack repeats. Router errors
- * quote the raw path segment they could not decode; the log masks hook paths in both, see maskSecretsInText.
- */
+/** An error as a log field: its name, message and stack, masked as every log line is (maskSecretsInText). */
 export function describeError(error: unknown): { name?: string; message: string; stack?: string } | string {
   if (!(error instanceof Error)) return maskSecretsInText(String(error));
-  const mask = (text: string) => maskSecretsInText(text).replace(ROUTER_PARAM_QUOTE, "$1'[masked]'");
-  return { name: error.name, message: mask(error.message), stack: error.stack ? mask(error.stack) : undefined };
+  return { name: error.name, message: maskSecretsInText(error.message), stack: error.stack ? maskSecretsInText(error.stack) : undefined };
 }
