@@ -2,6 +2,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { InvalidInputError, NotFoundError } from '../errors';
 import type { AdminSession, AdminUser } from '../model';
 import type { Clock, Repositories } from '../ports';
+import { isValidTimeZone } from '../wall-clock';
 import { hashPassword, verifyPassword } from './password-hash';
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -24,15 +25,6 @@ export type AdminAuthService = ReturnType<typeof createAdminAuthService>;
 const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest('hex');
 const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
-function isTimeZone(timeZone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Sign-in, sessions and admin accounts for the App Station pages. Cookie values are random; only their hash is stored. */
 export function createAdminAuthService({ repos, clock }: { repos: Repositories; clock: Clock }) {
   // Verifying against a real hash when the email is unknown keeps the answer time the same, so timing does not
@@ -45,7 +37,7 @@ export function createAdminAuthService({ repos, clock }: { repos: Repositories; 
     if (!/^[^@\s]+@[^@\s]+$/.test(email)) issues.push({ path: 'email', message: 'an email address' });
     if (input.password.length < MIN_PASSWORD_LENGTH) issues.push({ path: 'password', message: `at least ${MIN_PASSWORD_LENGTH} characters` });
     const timeZone = input.timeZone ?? 'UTC';
-    if (!isTimeZone(timeZone)) issues.push({ path: 'timeZone', message: 'an IANA time zone such as Europe/Berlin' });
+    if (!isValidTimeZone(timeZone)) issues.push({ path: 'timeZone', message: 'an IANA time zone such as Europe/Berlin' });
     if (await repos.admins.findByEmail(email)) issues.push({ path: 'email', message: 'an admin with this email exists' });
     for (const siteId of input.siteIds ?? []) if (!(await repos.sites.findById(siteId))) issues.push({ path: 'site', message: `site ${siteId} does not exist` });
     if (issues.length > 0) throw new InvalidInputError('cannot create the admin', issues);
@@ -112,7 +104,7 @@ export function createAdminAuthService({ repos, clock }: { repos: Repositories; 
   }
 
   async function setTimeZone(adminId: number, timeZone: string): Promise<void> {
-    if (!isTimeZone(timeZone)) throw new InvalidInputError('unknown time zone', [{ path: 'timeZone', message: 'an IANA time zone such as Europe/Berlin' }]);
+    if (!isValidTimeZone(timeZone)) throw new InvalidInputError('unknown time zone', [{ path: 'timeZone', message: 'an IANA time zone such as Europe/Berlin' }]);
     await repos.admins.setTimeZone(adminId, timeZone);
   }
 
