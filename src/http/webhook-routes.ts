@@ -1,6 +1,7 @@
 import { Router, type RequestHandler } from 'express';
 import getRawBody from 'raw-body';
 import type { IntakeService } from '../domain/webhook-events/intake-service';
+import { HOOK_NOT_FOUND } from './middleware/error-handler';
 
 /** Headers worth keeping with a stored event: they help answer "who sent this, and how?" without any secrets. */
 const KEPT_HEADERS = ['content-type', 'content-length', 'user-agent', 'x-forwarded-for', 'x-real-ip', 'content-encoding', 'transfer-encoding'];
@@ -41,7 +42,7 @@ export function createWebhookRouter({ intake, bodyLimitBytes }: { intake: Intake
     });
     switch (result.outcome) {
       case 'not_found':
-        res.status(404).json({ error: { code: 'not_found', message: 'no enabled Kartra webhook at this URL' } });
+        res.status(404).json(HOOK_NOT_FOUND);
         return;
       case 'invalid':
         res.status(400).json({ error: { code: 'invalid_event', message: result.error ?? result.summary, details: { eventId: result.eventId } } });

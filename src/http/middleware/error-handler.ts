@@ -18,6 +18,12 @@ export function statusForDomainError(error: DomainError): number {
   return statusByCode[error.code] ?? 400;
 }
 
+/**
+ * What every hook URL that names no enabled webhook answers (unknown key, wrong secret, disabled, undecodable): one
+ * body, byte for byte, so the answer tells a guesser nothing.
+ */
+export const HOOK_NOT_FOUND = { error: { code: 'not_found', message: 'no enabled Kartra webhook at this URL' } } as const;
+
 /** Hook paths are matched case-insensitively by Express, so this check is too. */
 function isHookPath(path: string): boolean {
   return /^\/+hooks(\/|$)/i.test(path);
@@ -38,7 +44,7 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
     if (clientError) {
       // A hook URL that cannot even be decoded is no enabled URL: the same 404 as a wrong secret, telling nothing more.
       if (clientError.code === 'malformed_path' && isHookPath(req.path)) {
-        res.status(404).json({ error: { code: 'not_found', message: 'no enabled Kartra webhook at this URL' } });
+        res.status(404).json(HOOK_NOT_FOUND);
         return;
       }
       res.status(clientError.status).json({ error: { code: clientError.code, message: clientError.message } });
