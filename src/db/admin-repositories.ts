@@ -1,18 +1,10 @@
 import { and, asc, eq, lte, ne } from 'drizzle-orm';
-import type { AdminSession, AdminUser } from '../domain/model';
 import type { AdminSessionRepository, AdminUserRepository } from '../domain/ports';
 import type { Sync } from './sync';
 import type { Db } from './database';
 import { adminSessions, adminSiteAccess, adminUsers } from './schema';
-import { toDate, toDateOrNull, toMs } from './time-columns';
-
-function toAdmin(row: typeof adminUsers.$inferSelect): AdminUser {
-  return { ...row, createdAt: toDate(row.createdAt), lastSignInAt: toDateOrNull(row.lastSignInAt) };
-}
-
-function toSession(row: typeof adminSessions.$inferSelect): AdminSession {
-  return { ...row, createdAt: toDate(row.createdAt), lastSeenAt: toDate(row.lastSeenAt), expiresAt: toDate(row.expiresAt) };
-}
+import { toAdmin, toSession } from './admin-rows';
+import { toMs } from './time-columns';
 
 export function createAdminUserRepository(db: Db): Sync<AdminUserRepository> {
   return {

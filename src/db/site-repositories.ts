@@ -1,14 +1,10 @@
 import { and, asc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm';
-import type { AccessLevel, ApiToken, CancelMode, MoneyChannels, Site, WebhookSecret } from '../domain/model';
 import type { AccessLevelRepository, ApiTokenRepository, SiteRepository, WebhookSecretRepository } from '../domain/ports';
 import type { Sync } from './sync';
 import type { Db } from './database';
 import { accessLevels, apiTokens, sites, webhookSecrets } from './schema';
-import { toDate, toDateOrNull, toMs } from './time-columns';
-
-function toSite(row: typeof sites.$inferSelect): Site {
-  return { ...row, cancelMode: row.cancelMode as CancelMode, moneyChannels: row.moneyChannels as MoneyChannels, createdAt: toDate(row.createdAt) };
-}
+import { toLevel, toSecret, toSite, toToken } from './site-rows';
+import { toMs } from './time-columns';
 
 export function createSiteRepository(db: Db): Sync<SiteRepository> {
   const byKey = db
@@ -44,16 +40,6 @@ export function createSiteRepository(db: Db): Sync<SiteRepository> {
   };
 }
 
-function toSecret(row: typeof webhookSecrets.$inferSelect): WebhookSecret {
-  return {
-    ...row,
-    createdAt: toDate(row.createdAt),
-    retiredAt: toDateOrNull(row.retiredAt),
-    validUntil: toDateOrNull(row.validUntil),
-    lastUsedAt: toDateOrNull(row.lastUsedAt),
-  };
-}
-
 export function createWebhookSecretRepository(db: Db): Sync<WebhookSecretRepository> {
   const p = sql.placeholder;
   const usable = db
@@ -83,10 +69,6 @@ export function createWebhookSecretRepository(db: Db): Sync<WebhookSecretReposit
   };
 }
 
-function toLevel(row: typeof accessLevels.$inferSelect): AccessLevel {
-  return { ...row, createdAt: toDate(row.createdAt) };
-}
-
 export function createAccessLevelRepository(db: Db): Sync<AccessLevelRepository> {
   return {
     create: (siteId, name, createdAt) => toLevel(db.insert(accessLevels).values({ siteId, name, createdAt: toMs(createdAt) }).returning().get()),
@@ -105,18 +87,6 @@ export function createAccessLevelRepository(db: Db): Sync<AccessLevelRepository>
     delete: (siteId, levelId) => {
       db.delete(accessLevels).where(and(eq(accessLevels.siteId, siteId), eq(accessLevels.id, levelId))).run();
     },
-  };
-}
-
-function toToken(row: typeof apiTokens.$inferSelect): ApiToken {
-  return {
-    id: row.id,
-    name: row.name,
-    tokenPrefix: row.tokenPrefix,
-    siteId: row.siteId,
-    createdAt: toDate(row.createdAt),
-    lastUsedAt: toDateOrNull(row.lastUsedAt),
-    revokedAt: toDateOrNull(row.revokedAt),
   };
 }
 
