@@ -1,26 +1,11 @@
 import { and, asc, eq, inArray, isNotNull, lte, sql } from 'drizzle-orm';
-import type { Grant, GrantChange, GrantHistoryEntry, GrantSourceType, GrantStatus } from '../domain/model';
 import type { GrantRepository } from '../domain/ports';
 import type { Sync } from './sync';
 import type { Db } from './database';
 import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
+import { toGrant, toGrantHistoryEntry } from './grant-rows';
 import { grantHistory, grants } from './schema';
-import { toDate, toDateOrNull, toMs, toMsOrNull } from './time-columns';
-
-function toGrant(row: typeof grants.$inferSelect): Grant {
-  return {
-    ...row,
-    sourceType: row.sourceType as GrantSourceType,
-    status: row.status as GrantStatus,
-    expiresAt: toDateOrNull(row.expiresAt),
-    createdAt: toDate(row.createdAt),
-    updatedAt: toDate(row.updatedAt),
-  };
-}
-
-function toHistory(row: typeof grantHistory.$inferSelect): GrantHistoryEntry {
-  return { ...row, change: row.change as GrantChange, at: toDate(row.at) };
-}
+import { toMs, toMsOrNull } from './time-columns';
 
 export function createGrantRepository(db: Db): Sync<GrantRepository> {
   const p = sql.placeholder;
@@ -166,7 +151,7 @@ export function createGrantRepository(db: Db): Sync<GrantRepository> {
       insertHistory.run({ ...entry, at: toMs(entry.at) });
     },
     hasHistory: (siteId, grantId, change, eventId) => historyEntry.get({ siteId, grantId, change, eventId }) !== undefined,
-    historyForMember: (siteId, memberId) => historyOfMember.all({ siteId, memberId }).map(toHistory),
-    historyForEvent: (siteId, eventId) => historyOfEvent.all({ siteId, eventId }).map(toHistory),
+    historyForMember: (siteId, memberId) => historyOfMember.all({ siteId, memberId }).map(toGrantHistoryEntry),
+    historyForEvent: (siteId, eventId) => historyOfEvent.all({ siteId, eventId }).map(toGrantHistoryEntry),
   };
 }

@@ -1,20 +1,12 @@
 import { and, asc, eq, gt, or, sql } from 'drizzle-orm';
-import type { Member, MemberEmailChange, Product } from '../domain/model';
+import type { MemberEmailChange } from '../domain/model';
 import type { MemberRepository, ProductRepository } from '../domain/ports';
 import type { Sync } from './sync';
 import type { Db } from './database';
 import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
+import { likePattern, toMember, toMemberEmailChange, toProduct } from './member-rows';
 import { memberEmailChanges, members, productLevels, products } from './schema';
-import { toDate, toDateOrNull, toMs } from './time-columns';
-
-function toMember(row: typeof members.$inferSelect): Member {
-  return { ...row, createdAt: toDate(row.createdAt), updatedAt: toDate(row.updatedAt) };
-}
-
-/** Escapes LIKE wildcards so a search for "a_b%" finds exactly that text. */
-function likePattern(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
-}
+import { toMs } from './time-columns';
 
 export function createMemberRepository(db: Db): Sync<MemberRepository> {
   const p = sql.placeholder;
@@ -103,7 +95,7 @@ export function createMemberRepository(db: Db): Sync<MemberRepository> {
         .where(and(eq(memberEmailChanges.siteId, siteId), eq(memberEmailChanges.memberId, memberId)))
         .orderBy(asc(memberEmailChanges.id))
         .all()
-        .map((row) => ({ id: row.id, memberId: row.memberId, previousEmail: row.previousEmail, newEmail: row.newEmail, eventId: row.eventId, changedAt: toDate(row.changedAt) })),
+        .map(toMemberEmailChange),
     search: (siteId, { email, query, limit, afterId }) => {
       const conditions = [eq(members.siteId, siteId)];
       if (afterId !== undefined) conditions.push(gt(members.id, afterId));
@@ -132,18 +124,6 @@ export function createProductRepository(db: Db): Sync<ProductRepository> {
       map.set(row.productId, [...(map.get(row.productId) ?? []), row.levelId]);
     }
     return map;
-  }
-
-  function toProduct(row: typeof products.$inferSelect, levelIds: number[]): Product {
-    return {
-      siteId: row.siteId,
-      productId: row.productId,
-      kartraName: row.kartraName,
-      firstSeenAt: toDateOrNull(row.firstSeenAt),
-      lastSeenAt: toDateOrNull(row.lastSeenAt),
-      billingPeriodDays: row.billingPeriodDays,
-      levelIds,
-    };
   }
 
   const p = sql.placeholder;
