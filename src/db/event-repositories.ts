@@ -1,34 +1,12 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, sql, type SQL } from 'drizzle-orm';
-import type { EventStatus, PaymentFact, PaymentFactKind, WebhookEventRecord, WebhookEventSummary } from '../domain/model';
+import type { EventStatus } from '../domain/model';
 import type { EventQuery, PaymentFactRepository, WebhookEventRepository } from '../domain/ports';
 import type { Sync } from './sync';
 import type { Db } from './database';
+import { outcomeColumns, paymentFactColumns, toEventRecord, toEventSummary, toPaymentFact } from './event-rows';
 import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
 import { eventFingerprints, paymentFacts, webhookEvents } from './schema';
-import { toDate, toDateOrNull, toMs, toMsOrNull } from './time-columns';
-
-function parseJson<T>(text: string | null, fallback: T): T {
-  if (text === null) return fallback;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return fallback;
-  }
-}
-
-function toEvent(row: typeof webhookEvents.$inferSelect): WebhookEventRecord {
-  return {
-    ...row,
-    receivedAt: toDate(row.receivedAt),
-    rawBodyPrunedAt: toDateOrNull(row.rawBodyPrunedAt),
-    status: row.status as EventStatus,
-    headers: parseJson<Record<string, string>>(row.headersJson, {}),
-    kartraTimeAt: toDateOrNull(row.kartraTimeAt),
-    parsed: parseJson<unknown>(row.parsedJson, null),
-    notes: parseJson<{ path: string; message: string }[]>(row.notesJson, []),
-    processedAt: toDateOrNull(row.processedAt),
-  };
-}
+import { toDate, toMs } from './time-columns';
 
 const summaryColumns = {
   id: webhookEvents.id,
@@ -49,10 +27,6 @@ const summaryColumns = {
   attempts: webhookEvents.attempts,
 };
 
-function toEventSummary(row: { [K in keyof typeof summaryColumns]: (typeof webhookEvents.$inferSelect)[K] }): WebhookEventSummary {
-  return { ...row, receivedAt: toDate(row.receivedAt), status: row.status as EventStatus };
-}
-
 /** Index entries counted at most when choosing which index leads a page (about half a millisecond's worth). */
 const PROBE_CAP = 5000;
 /** Rows newer than a time range that a newest-first walk may read before reaching it (a couple of milliseconds). */
@@ -69,8 +43,6 @@ interface PageShape {
   until: boolean;
   beforeId: boolean;
 }
-
-const undefinedIfMissing = <T, R>(value: T | undefined, map: (value: T) => R): R | undefined => (value === undefined ? undefined : map(value));
 
 export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepository> {
   const p = sql.placeholder;
@@ -260,26 +232,7 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
       return row.id;
     },
     recordOutcome: (siteId, eventId, outcome) => {
-      const changes = definedEntries({
-        status: outcome.status,
-        channel: outcome.channel,
-        fingerprint: outcome.fingerprint,
-        duplicateOfEventId: outcome.duplicateOfEventId,
-        kind: outcome.kind,
-        action: outcome.action,
-        productId: outcome.productId,
-        leadId: outcome.leadId,
-        email: outcome.email,
-        transactionId: outcome.transactionId,
-        memberId: outcome.memberId,
-        kartraTimeRaw: outcome.kartraTimeRaw,
-        kartraTimeAt: undefinedIfMissing(outcome.kartraTimeAt, toMsOrNull),
-        parsedJson: undefinedIfMissing(outcome.parsed, (parsed) => JSON.stringify(parsed)),
-        notesJson: undefinedIfMissing(outcome.notes, (notes) => JSON.stringify(notes)),
-        summary: outcome.summary,
-        error: outcome.error,
-        processedAt: toMs(outcome.processedAt),
-      });
+      const changes = definedEntries(outcomeColumns(outcome));
       updateOutcome(Object.keys(changes)).run({ ...changes, whereSiteId: siteId, whereEventId: eventId });
     },
     incrementAttempts: (siteId, eventId) => {
@@ -290,7 +243,7 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
     },
     findById: (siteId, eventId) => {
       const row = findEvent.get({ siteId, eventId });
-      return row ? toEvent(row) : null;
+      return row ? toEventRecord(row) : null;
     },
     list: (siteId, query) => {
       const ids = pageIds(siteId, query);
@@ -380,24 +333,6 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
   };
 }
 
-function toFact(row: typeof paymentFacts.$inferSelect): PaymentFact {
-  return {
-    id: row.id,
-    siteId: row.siteId,
-    kind: row.kind as PaymentFactKind,
-    memberId: row.memberId,
-    productId: row.productId,
-    sourceKey: row.sourceKey,
-    transactionId: row.transactionId,
-    parentTransactionId: row.parentTransactionId,
-    subscriptionId: row.subscriptionId,
-    payNumber: row.payNumber,
-    amountCents: row.amountCents,
-    occurredAt: toDate(row.occurredAt),
-    eventId: row.eventId,
-  };
-}
-
 export function createPaymentFactRepository(db: Db): Sync<PaymentFactRepository> {
   const p = sql.placeholder;
   const insertFact = db
@@ -447,26 +382,12 @@ export function createPaymentFactRepository(db: Db): Sync<PaymentFactRepository>
 
   return {
     record: (fact) => {
-      insertFact.run({
-        siteId: fact.siteId,
-        kind: fact.kind,
-        factKey: fact.factKey,
-        memberId: fact.memberId,
-        productId: fact.productId,
-        sourceKey: fact.sourceKey,
-        transactionId: fact.transactionId,
-        parentTransactionId: fact.parentTransactionId,
-        subscriptionId: fact.subscriptionId,
-        payNumber: fact.payNumber,
-        amountCents: fact.amountCents,
-        occurredAt: toMs(fact.occurredAt),
-        eventId: fact.eventId,
-      });
+      insertFact.run(paymentFactColumns(fact));
     },
-    forSource: (siteId, sourceKey) => factsForSource.all({ siteId, sourceKey }).map(toFact),
+    forSource: (siteId, sourceKey) => factsForSource.all({ siteId, sourceKey }).map(toPaymentFact),
     findPaymentByTransaction: (siteId, transactionId) => {
       const row = paymentByTransaction.get({ siteId, transactionId });
-      return row ? toFact(row) : null;
+      return row ? toPaymentFact(row) : null;
     },
     latestPurchaseSource: (siteId, memberId, productId) => latestPurchase.get({ siteId, memberId, productId })?.sourceKey ?? null,
     sourcesForProduct: (siteId, productId) =>
@@ -483,6 +404,6 @@ export function createPaymentFactRepository(db: Db): Sync<PaymentFactRepository>
         .orderBy(desc(paymentFacts.occurredAt))
         .limit(limit)
         .all()
-        .map(toFact),
+        .map(toPaymentFact),
   };
 }
