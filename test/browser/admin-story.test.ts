@@ -4,10 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { composeApp } from '../../src/compose';
+import { composeApp, type ComposedApp } from '../../src/compose';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { outboundFixture } from '../support/kartra-fixtures';
+import { createEmptyDatabase } from '../support/storage';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = resolve(__dirname, '../../test-output/screenshots');
@@ -21,9 +22,9 @@ const PASSWORD = 'correct horse battery staple';
  */
 describe('App Station in a real browser', () => {
   let server: Server;
-  let composed: ReturnType<typeof composeApp>;
+  let composed: ComposedApp;
   let baseUrl: string;
-  let dataDir: string;
+  let database: Awaited<ReturnType<typeof createEmptyDatabase>>;
   let profileDir: string;
   let context: BrowserContext;
   let page: Page;
@@ -33,15 +34,15 @@ describe('App Station in a real browser', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's (apt-get install -y chromium, as the README's test command does) or set CHROMIUM_PATH`);
-    dataDir = mkdtempSync(join(tmpdir(), 'kartra-access-browser-'));
     profileDir = mkdtempSync(join(tmpdir(), 'kartra-access-chromium-'));
     mkdirSync(SCREENSHOTS, { recursive: true });
     // The app's public URL must name the port, which is known only once the server listens: listen first, then compose.
-    const target: { app?: ReturnType<typeof composeApp>['app'] } = {};
+    const target: { app?: ComposedApp['app'] } = {};
     server = createServer((req, res) => (target.app ? target.app(req, res) : res.end()));
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    composed = composeApp(loadConfig({ DATABASE_PATH: join(dataDir, 'app.db'), PUBLIC_URL: baseUrl, LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0' }), { logger: createLogger('silent') });
+    database = await createEmptyDatabase();
+    composed = await composeApp(loadConfig({ ...database.env, PUBLIC_URL: baseUrl, LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0' }), { logger: createLogger('silent') });
     target.app = composed.app;
     const { services } = composed;
     const site = await services.sites.createSite('Watercolor Academy');
@@ -71,8 +72,8 @@ describe('App Station in a real browser', () => {
   afterAll(async () => {
     await context?.close();
     await new Promise((done) => server?.close(done));
-    composed?.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await composed?.close();
+    await database?.drop();
     rmSync(profileDir, { recursive: true, force: true });
   });
 

@@ -35,7 +35,7 @@ describe('App Station pages over HTTP', () => {
     });
 
     it('marks the cookie Secure when the request came over https behind a trusted proxy', async () => {
-      t.close();
+      await t.close();
       t = await buildTestApp({ TRUST_PROXY: 'true' });
       await createAdmin(t, 'ann@example.com', []);
       const form = await request(t.app).get('/admin/sign-in').set('X-Forwarded-Proto', 'https').expect(200);

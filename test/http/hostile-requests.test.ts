@@ -8,8 +8,10 @@ import { buildTestApp, type TestApp } from '../support/test-app';
 const DANA = 'dana.whitfield@example.com';
 const IPN_SECRET = 'wc-ipn-3f9a71c2';
 
-function storedBody(t: TestApp, eventId: number): Buffer {
-  return t.composed.database.sqlite.prepare('select raw_body from webhook_events where id = ?').pluck().get(eventId) as Buffer;
+async function storedBody(t: TestApp, eventId: number): Promise<Buffer> {
+  const [row] = await t.query<{ raw_body: Buffer }>('select raw_body from webhook_events where id = ?', [eventId]);
+  if (!row) throw new Error(`no stored event ${eventId}`);
+  return row.raw_body;
 }
 
 /** Exactly these bytes: superagent would serialise a Buffer as JSON under a JSON Content-Type. */
@@ -19,8 +21,8 @@ function sendBytes(t: TestApp, path: string, bytes: Buffer, headers: Record<stri
   return call.serialize((body: unknown) => body as string).send(bytes);
 }
 
-function storedCount(t: TestApp, site: SiteWithHook): number {
-  return Number(t.composed.database.sqlite.prepare('select count(*) from webhook_events where site_id = ?').pluck().get(site.siteId));
+function storedCount(t: TestApp, site: SiteWithHook): Promise<number> {
+  return t.scalar('select count(*) from webhook_events where site_id = ?', [site.siteId]);
 }
 
 describe('URLs with malformed percent-escapes', () => {
@@ -41,7 +43,7 @@ describe('URLs with malformed percent-escapes', () => {
       const response = await request(t.app).post(path).set('Content-Type', 'application/json').send('{}');
       expect({ path, status: response.status, body: response.body }).toEqual({ path, status: 404, body: { error: { code: 'not_found', message: 'no enabled Kartra webhook at this URL' } } });
     }
-    expect(storedCount(t, site)).toBe(0);
+    expect(await storedCount(t, site)).toBe(0);
     const log = logLines.join('');
     expect(log).toContain('"status":404');
     expect(log).not.toContain(secret);
@@ -78,7 +80,7 @@ describe('bodies that do not match their Content-Encoding', () => {
     expect(response.body.error.code).toBe('invalid_event');
     expect(response.body.error.message).toMatch(/Content-Encoding/);
     const eventId = response.body.error.details.eventId as number;
-    expect(storedBody(t, eventId).toString('utf8')).toBe('{}');
+    expect((await storedBody(t, eventId)).toString('utf8')).toBe('{}');
     const detail = await t.api.get(`/sites/${site.siteId}/events/${eventId}`).expect(200);
     expect(detail.body.status).toBe('invalid');
     expect(detail.body.headers['content-encoding']).toBe(encoding);
@@ -93,7 +95,7 @@ describe('bodies that do not match their Content-Encoding', () => {
     const response = await sendBytes(t, site.hookPath, compressed, { 'content-type': 'application/json', 'content-encoding': label.split(' ')[0] ?? label });
     expect(response.status).toBe(200);
     expect(response.body.outcome).toBe('applied');
-    expect(storedBody(t, response.body.eventId as number).equals(compressed)).toBe(true);
+    expect((await storedBody(t, response.body.eventId as number)).equals(compressed)).toBe(true);
     expect(await memberLevels(t, site, DANA)).toEqual(['Foundations']);
     // Shown decoded: compressed bytes can carry the text in clear, and an admin wants to read it.
     const detail = await t.api.get(`/sites/${site.siteId}/events/${response.body.eventId}`).expect(200);
@@ -107,7 +109,7 @@ describe('bodies that do not match their Content-Encoding', () => {
     const response = await request(t.app).post(site.hookPath).set('Content-Encoding', 'gzip').send(bomb);
     expect(response.status).toBe(400);
     expect(response.body.error.message).toMatch(/larger than the \d+-byte limit/);
-    expect(storedBody(t, response.body.error.details.eventId as number).equals(bomb)).toBe(true);
+    expect((await storedBody(t, response.body.error.details.eventId as number)).equals(bomb)).toBe(true);
   });
 
   it('re-applies a stored gzip event through the same decoding', async () => {

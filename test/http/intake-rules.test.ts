@@ -1,7 +1,7 @@
 import request from 'supertest';
-import Database from 'better-sqlite3';
 import { buildMapping, buildSite, memberLevels, postOutbound, type SiteWithHook } from '../support/factories';
 import { outboundFixture, variantFixture, withTransaction } from '../support/kartra-fixtures';
+import { injectInsertFault } from '../support/raw-sql';
 import { buildTestApp, type TestApp } from '../support/test-app';
 
 const DANA_BUY = '02-buy_product.one-time.dana.json';
@@ -10,13 +10,8 @@ const SAM_REFUND = '12-refund_product.sam.json';
 const DANA_SUB = '05-buy_product.subscription-first-payment.dana.json';
 const DANA_CANCEL = '08-cancel_subscription.dana.json';
 
-function countRows(t: TestApp, table: string): number {
-  const db = new Database(t.databasePath, { readonly: true });
-  try {
-    return (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
+function countRows(t: TestApp, table: string): Promise<number> {
+  return t.scalar(`select count(*) as n from ${table}`);
 }
 
 describe('webhook intake rules', () => {
@@ -38,9 +33,9 @@ describe('webhook intake rules', () => {
       const outcomes = responses.map((response) => response.body.outcome).sort();
       expect(outcomes.filter((outcome) => outcome === 'applied')).toHaveLength(1);
       expect(outcomes.filter((outcome) => outcome === 'duplicate')).toHaveLength(11);
-      expect(countRows(t, 'webhook_events')).toBe(12);
-      expect(countRows(t, 'grants')).toBe(1);
-      expect(countRows(t, 'members')).toBe(1);
+      expect(await countRows(t, 'webhook_events')).toBe(12);
+      expect(await countRows(t, 'grants')).toBe(1);
+      expect(await countRows(t, 'members')).toBe(1);
     });
 
     it('sees a redelivery with other bytes (reformatted JSON) as the same event', async () => {
@@ -89,7 +84,7 @@ describe('webhook intake rules', () => {
       expect(member.body.emailChanges).toEqual([
         expect.objectContaining({ previousEmail: 'dana.whitfield@example.com', newEmail: 'dana.w@example.org', eventId: response.body.eventId }),
       ]);
-      expect(countRows(t, 'members')).toBe(1);
+      expect(await countRows(t, 'members')).toBe(1);
     });
 
     it('matches by email (trimmed, case-insensitive) when the lead id is unknown', async () => {
@@ -102,7 +97,7 @@ describe('webhook intake rules', () => {
       const upper = structuredClone(outboundFixture(DANA_SUB)) as { lead: { email: string } };
       upper.lead.email = 'DANA.WHITFIELD@EXAMPLE.COM ';
       await postOutbound(t, site.hookPath, upper).expect(200);
-      expect(countRows(t, 'members')).toBe(1);
+      expect(await countRows(t, 'members')).toBe(1);
       const found = await t.api.get(`/sites/${site.siteId}/members?email=dana.whitfield@example.com`).expect(200);
       expect(found.body.members[0].kartraLeadId).toBe('48213977');
     });
@@ -133,8 +128,8 @@ describe('webhook intake rules', () => {
       await postOutbound(t, site.hookPath, outboundFixture(DANA_SUB)).expect(200);
       const rebill = await postOutbound(t, site.hookPath, variantFixture('HYPOTHETICAL-buy_product.rebill.dana.json')).expect(200);
       expect(rebill.body.outcome).toBe('applied');
-      expect(countRows(t, 'members')).toBe(1);
-      expect(countRows(t, 'grants')).toBe(1);
+      expect(await countRows(t, 'members')).toBe(1);
+      expect(await countRows(t, 'grants')).toBe(1);
       const detail = await t.api.get(`/sites/${site.siteId}/events/${rebill.body.eventId}`).expect(200);
       expect(detail.body.kind).toBe('rebill');
       expect(detail.body.effects.grantChanges.map((change: { change: string }) => change.change)).toEqual(['confirmed']);
@@ -188,7 +183,7 @@ describe('webhook intake rules', () => {
       // Applying again changes nothing.
       const again = await buildMapping(t, site, '558475', ['Foundations'], true);
       expect(again.body.applied.eventCount).toBe(0);
-      expect(countRows(t, 'grants')).toBe(2);
+      expect(await countRows(t, 'grants')).toBe(2);
       const mappings = await t.api.get(`/sites/${site.siteId}/mappings`).expect(200);
       expect(mappings.body.mappings).toEqual([expect.objectContaining({ productId: '558475', memberCount: 2 })]);
     });
@@ -263,7 +258,7 @@ describe('webhook intake rules', () => {
       await postOutbound(t, site.hookPath.replace(secret, `${secret.slice(0, -1)}x`), body).expect(404);
       await t.api.put(`/sites/${site.siteId}/kartra`, { enabled: false }).expect(200);
       await postOutbound(t, site.hookPath, body).expect(404);
-      expect(countRows(t, 'webhook_events')).toBe(0);
+      expect(await countRows(t, 'webhook_events')).toBe(0);
       // Re-enabling keeps the URL Kartra already has.
       const enabled = await t.api.put(`/sites/${site.siteId}/kartra`, { enabled: true }).expect(200);
       expect(enabled.body.webhookUrl).toBeNull();
@@ -298,8 +293,7 @@ describe('webhook intake rules', () => {
     it('keeps an event whose applying fails as failed (answered 2xx, nothing half-applied) and re-applies it later', async () => {
       await buildMapping(t, site, '558475', ['Foundations']);
       // A fault injected in the real database: inserting the payment fact raises, halfway through applying.
-      const db = new Database(t.databasePath);
-      db.exec(`CREATE TRIGGER fault BEFORE INSERT ON payment_facts BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;`);
+      const removeFault = await injectInsertFault(t, { table: 'payment_facts', message: 'disk on fire' });
       const failed = await postOutbound(t, site.hookPath, outboundFixture(DANA_BUY)).expect(200);
       const failedToo = await postOutbound(t, site.hookPath, outboundFixture(SAM_BUY)).expect(200);
       expect([failed.body.outcome, failedToo.body.outcome]).toEqual(['failed', 'failed']);
@@ -307,11 +301,10 @@ describe('webhook intake rules', () => {
       expect(detail.body).toMatchObject({ status: 'failed', error: expect.stringMatching(/disk on fire/) });
       expect(JSON.parse(detail.body.rawBody)).toEqual(outboundFixture(DANA_BUY));
       // The savepoint rolled the member and the fingerprint claim back with the rest.
-      expect(countRows(t, 'members')).toBe(0);
-      expect(countRows(t, 'event_fingerprints')).toBe(0);
+      expect(await countRows(t, 'members')).toBe(0);
+      expect(await countRows(t, 'event_fingerprints')).toBe(0);
 
-      db.exec('DROP TRIGGER fault');
-      db.close();
+      await removeFault();
       const single = await t.api.post(`/sites/${site.siteId}/events/${failed.body.eventId}/reapply`).expect(200);
       expect(single.body.outcome).toBe('applied');
       const bulk = await t.api.post(`/sites/${site.siteId}/events/reapply`, { statuses: ['failed'], since: '2000-01-01T00:00:00Z' }).expect(200);
@@ -325,8 +318,8 @@ describe('webhook intake rules', () => {
       const purchase = await postOutbound(t, site.hookPath, outboundFixture(DANA_BUY)).expect(200);
       const again = await t.api.post(`/sites/${site.siteId}/events/${purchase.body.eventId}/reapply`).expect(200);
       expect(again.body).toMatchObject({ outcome: 'applied', event: { attempts: 2, status: 'applied' } });
-      expect(countRows(t, 'grants')).toBe(1);
-      expect(countRows(t, 'grant_history')).toBe(1);
+      expect(await countRows(t, 'grants')).toBe(1);
+      expect(await countRows(t, 'grant_history')).toBe(1);
     });
   });
 });

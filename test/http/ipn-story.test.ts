@@ -225,9 +225,9 @@ describe('both channels at once', () => {
 
   it('gives the same end state as one channel, with each transaction applied once, whichever arrives first', async () => {
     const ipnOnly = await runStory('ipn-only');
-    t.close();
+    await t.close();
     const outboundFirst = await runStory('outbound-first');
-    t.close();
+    await t.close();
     const ipnFirst = await runStory('ipn-first');
     expect(ipnOnly.state).toEqual({ [DANA]: ['Foundations'], [SAM]: [] });
     expect(outboundFirst.state).toEqual(ipnOnly.state);

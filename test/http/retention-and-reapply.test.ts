@@ -1,6 +1,6 @@
-import Database from 'better-sqlite3';
 import { buildMapping, buildSite, memberLevels, postOutbound, type SiteWithHook } from '../support/factories';
 import { outboundFixture } from '../support/kartra-fixtures';
+import { injectInsertFault } from '../support/raw-sql';
 import { buildTestApp, type TestApp } from '../support/test-app';
 
 const DANA_BUY = '02-buy_product.one-time.dana.json';
@@ -18,29 +18,22 @@ describe('raw-body retention and re-apply', () => {
   });
   afterEach(() => t.close());
 
-  function rawBodyLength(eventId: number): number {
-    const db = new Database(t.databasePath, { readonly: true });
-    try {
-      return (db.prepare('select length(raw_body) as n from webhook_events where id = ?').get(eventId) as { n: number }).n;
-    } finally {
-      db.close();
-    }
+  function rawBodyLength(eventId: number): Promise<number> {
+    return t.scalar('select length(raw_body) as n from webhook_events where id = ?', [eventId]);
   }
 
   it('prunes old bodies but keeps a failed event whole until it is re-applied', async () => {
     await buildMapping(t, site, '558475', ['Foundations']);
     const applied = await postOutbound(t, site.hookPath, outboundFixture(DANA_BUY)).expect(200);
-    const db = new Database(t.databasePath);
-    db.exec(`CREATE TRIGGER fault BEFORE INSERT ON payment_facts BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;`);
+    const removeFault = await injectInsertFault(t, { table: 'payment_facts', message: 'disk on fire' });
     const failed = await postOutbound(t, site.hookPath, outboundFixture(SAM_BUY)).expect(200);
-    db.exec('DROP TRIGGER fault');
-    db.close();
+    await removeFault();
     expect(failed.body.outcome).toBe('failed');
 
     t.clock.advanceDays(91);
     expect((await t.composed.retention.pruneRawBodies()).bodiesPruned).toBe(1);
-    expect(rawBodyLength(applied.body.eventId)).toBe(0);
-    expect(rawBodyLength(failed.body.eventId)).toBeGreaterThan(0);
+    expect(await rawBodyLength(applied.body.eventId)).toBe(0);
+    expect(await rawBodyLength(failed.body.eventId)).toBeGreaterThan(0);
 
     // The pruned event keeps its outcome and effects and refuses a re-apply that would read an empty body.
     const detail = await t.api.get(`/sites/${site.siteId}/events/${applied.body.eventId}`).expect(200);

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { openDatabase, type OpenDatabase } from '../../src/db/database';
 import { buildMapping, buildSite, type SiteWithHook } from '../support/factories';
 import { outboundFixture, withTransaction } from '../support/kartra-fixtures';
+import { injectInsertFault } from '../support/raw-sql';
+import { describeSqliteOnly } from '../support/storage';
 import { buildTestApp, type TestApp } from '../support/test-app';
 
 /** Settles every promise and reports each as its value or its error's message, in order. */
@@ -13,7 +15,9 @@ async function outcomes<T>(promises: Promise<T>[]): Promise<({ value: T } | { er
   return settled.map((result) => (result.status === 'fulfilled' ? { value: result.value } : { error: (result.reason as Error).message }));
 }
 
-describe('the SQLite unit of work on a real file: serialised units, one commit per group', () => {
+// SQLite only: the serialised runner and its group commit are how the SQLite adapter keeps one connection's
+// transactions apart; PostgreSQL gives each unit its own pooled connection and transaction.
+describeSqliteOnly('the SQLite unit of work on a real file: serialised units, one commit per group', () => {
   let dir: string;
   let database: OpenDatabase;
   // A second connection to the same file, as another process would have: it sees only what is committed.
@@ -170,6 +174,8 @@ describe('the SQLite unit of work on a real file: serialised units, one commit p
   });
 });
 
+// On both engines: deliveries queued in one turn share one group commit on SQLite, and run as concurrent transactions
+// on PostgreSQL; either way the one that fails must leave nothing behind and take none of the others with it.
 describe('webhook deliveries sharing one group commit', () => {
   let t: TestApp;
   let site: SiteWithHook;
@@ -182,9 +188,7 @@ describe('webhook deliveries sharing one group commit', () => {
 
   it('stores a delivery whose applying throws as failed, with no effects, while the others of its group apply', async () => {
     // A fault in the real database: a payment fact for order 9300002 cannot be inserted, halfway through applying.
-    const fault = new Database(t.databasePath);
-    fault.exec(`CREATE TRIGGER fault BEFORE INSERT ON payment_facts WHEN NEW.transaction_id = '9300002' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;`);
-    fault.close();
+    await injectInsertFault(t, { table: 'payment_facts', when: "NEW.transaction_id = '9300002'", message: 'disk on fire' });
     const [, , , siteKey, secret] = new URL(site.hookUrl).pathname.split('/');
     const purchase = outboundFixture('02-buy_product.one-time.dana.json');
     // Queued in one turn of the event loop, so they share one transaction.
@@ -202,24 +206,20 @@ describe('webhook deliveries sharing one group commit', () => {
     const results = await Promise.all(deliveries);
     expect(results.map((result) => result.outcome)).toEqual(['applied', 'applied', 'failed', 'applied', 'applied']);
 
-    const check = new Database(t.databasePath, { readonly: true });
-    try {
-      const rows = check.prepare('select transaction_id, status, error from webhook_events order by id').all();
-      expect(rows).toEqual([
-        { transaction_id: '9300000', status: 'applied', error: null },
-        { transaction_id: '9300001', status: 'applied', error: null },
-        // Under jest the native error's class can come from another realm, so the stored text may carry its name.
-        { transaction_id: '9300002', status: 'failed', error: expect.stringMatching(/disk on fire$/) },
-        { transaction_id: '9300003', status: 'applied', error: null },
-        { transaction_id: '9300004', status: 'applied', error: null },
-      ]);
-      // Nothing of the failed one was half-applied: no member, fact, grant or fingerprint claim for it.
-      expect(check.prepare('select transaction_id from payment_facts order by id').pluck().all()).toEqual(['9300000', '9300001', '9300003', '9300004']);
-      expect(check.prepare("select count(*) from members where email = 'buyer2@example.com'").pluck().get()).toBe(0);
-      expect(check.prepare('select count(*) from grants').pluck().get()).toBe(4);
-      expect(check.prepare('select count(*) from event_fingerprints').pluck().get()).toBe(4);
-    } finally {
-      check.close();
-    }
+    // By order number: concurrent transactions on PostgreSQL take their ids in whatever order they reach the insert.
+    const rows = await t.query('select transaction_id, status, error from webhook_events order by transaction_id');
+    expect(rows).toEqual([
+      { transaction_id: '9300000', status: 'applied', error: null },
+      { transaction_id: '9300001', status: 'applied', error: null },
+      // Under jest the native error's class can come from another realm, so the stored text may carry its name.
+      { transaction_id: '9300002', status: 'failed', error: expect.stringMatching(/disk on fire$/) },
+      { transaction_id: '9300003', status: 'applied', error: null },
+      { transaction_id: '9300004', status: 'applied', error: null },
+    ]);
+    // Nothing of the failed one was half-applied: no member, fact, grant or fingerprint claim for it.
+    expect((await t.query<{ transaction_id: string }>('select transaction_id from payment_facts order by transaction_id')).map((row) => row.transaction_id)).toEqual(['9300000', '9300001', '9300003', '9300004']);
+    expect(await t.scalar("select count(*) from members where email = 'buyer2@example.com'")).toBe(0);
+    expect(await t.scalar('select count(*) from grants')).toBe(4);
+    expect(await t.scalar('select count(*) from event_fingerprints')).toBe(4);
   });
 });

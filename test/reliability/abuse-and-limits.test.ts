@@ -1,9 +1,8 @@
 import { Agent, request as httpRequest, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { rmSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { buildMapping, buildSite, type SiteWithHook } from '../support/factories';
 import { outboundFixture } from '../support/kartra-fixtures';
+import { createEmptyDatabase } from '../support/storage';
 import { buildTestApp, type TestApp } from '../support/test-app';
 import { createAdmin, signIn } from '../support/admin-pages';
 import {
@@ -20,15 +19,14 @@ import {
   ServiceProcess,
   sleep,
   snapshotData,
-  tempDatabasePath,
-  openReadOnly,
+  queryDatabase,
   type PlainResponse,
 } from './support';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
-function countEvents(t: TestApp): number {
-  return Number(t.composed.database.sqlite.prepare('select count(*) from webhook_events').pluck().get());
+function countEvents(t: TestApp): Promise<number> {
+  return t.scalar('select count(*) from webhook_events');
 }
 
 /** Sends `totalBytes` of body, declared with Content-Length or chunked, and reports the status (or the reset). */
@@ -75,7 +73,7 @@ describe('body size cap', () => {
   });
   afterAll(async () => {
     await new Promise((done) => server.close(done));
-    t.close();
+    await t.close();
   });
 
   /** A real purchase padded with an unknown field to exactly `size` bytes. */
@@ -92,15 +90,15 @@ describe('body size cap', () => {
     expect(accepted.status).toBe(200);
     expect(((await accepted.json()) as { outcome: string }).outcome).toBe('applied');
 
-    const before = countEvents(t);
+    const before = await countEvents(t);
     const over = await fetch(`${baseUrl}${site.hookPath}`, { method: 'POST', headers: JSON_HEADERS, body: purchaseOfSize(2, capBytes + 1) });
     expect(over.status).toBe(413);
     expect(await over.json()).toEqual({ error: { code: 'payload_too_large', message: 'request body is larger than the limit' } });
-    expect(countEvents(t)).toBe(before);
+    expect(await countEvents(t)).toBe(before);
   });
 
   it('keeps serving and storing while oversized uploads (declared or chunked, 8 MB each) arrive at the same time', async () => {
-    const before = countEvents(t);
+    const before = await countEvents(t);
     const oversized = [...Array(4).fill('content-length'), ...Array(4).fill('chunked')].map((framing: 'content-length' | 'chunked') =>
       uploadLargeBody(`${baseUrl}${site.hookPath}`, 8 * 1024 * 1024, framing),
     );
@@ -113,7 +111,7 @@ describe('body size cap', () => {
     for (const answer of bigAnswers) expect([413, 'reset']).toContain(answer.status);
     expect(bigAnswers.filter((answer) => answer.status === 413).length).toBeGreaterThan(0);
     expect(smallAnswers).toEqual(Array(40).fill(200));
-    expect(countEvents(t)).toBe(before + 40);
+    expect(await countEvents(t)).toBe(before + 40);
     expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
     reportFigure('abuse: body cap', { 'cap bytes': capBytes, 'at cap': 'stored', 'cap + 1': 413, 'oversized uploads': bigAnswers.length, 'answered 413': bigAnswers.filter((answer) => answer.status === 413).length, 'deliveries stored meanwhile': `${smallAnswers.length}/${smallAnswers.length}` });
   });
@@ -157,11 +155,11 @@ describe('request timeouts in the real service', () => {
   const clientsPerKind = count(10, 50);
 
   it('cuts off clients that never finish their headers or body, while serving everyone else', async () => {
-    const databasePath = tempDatabasePath('timeouts');
-    const site = await provisionSite(databasePath, { '558475': ['Foundations'] });
+    const database = await createEmptyDatabase();
+    const site = await provisionSite(database.env, { '558475': ['Foundations'] });
     const port = await freePort();
     const service = new ServiceProcess(port, {
-      DATABASE_PATH: databasePath,
+      ...database.env,
       REQUEST_TIMEOUT_SECONDS: String(requestTimeoutSeconds),
       HEADERS_TIMEOUT_SECONDS: String(headersTimeoutSeconds),
     });
@@ -218,13 +216,12 @@ describe('request timeouts in the real service', () => {
       await service.kill('SIGTERM');
     }
     // Only the deliveries that finished were stored; the stalled bodies left nothing behind.
-    const db = openReadOnly(databasePath);
     try {
-      expect(db.prepare("select count(*) from webhook_events where status != 'applied'").pluck().get()).toBe(0);
+      const notApplied = await queryDatabase(database.env, (query) => query<{ n: unknown }>("select count(*) as n from webhook_events where status != 'applied'"));
+      expect(Number(notApplied[0]?.n)).toBe(0);
     } finally {
-      db.close();
+      await database.drop();
     }
-    rmSync(dirname(databasePath), { recursive: true, force: true });
   }, 60_000);
 });
 
@@ -245,7 +242,7 @@ describe('per-source rate limit on the hook route', () => {
   });
   afterAll(async () => {
     await new Promise((done) => server.close(done));
-    t.close();
+    await t.close();
   });
 
   /** Sends `count` distinct purchases from one local address (a source), `concurrency` at a time. */
@@ -268,7 +265,7 @@ describe('per-source rate limit on the hook route', () => {
     const burstAnswers = await deliverFrom(kartra, 0, burst, 50);
     const burstSeconds = (performance.now() - startedAt) / 1000;
     expect(burstAnswers.map((answer) => answer.status)).toEqual(Array(burst).fill(200));
-    expect(countEvents(t)).toBe(burst);
+    expect(await countEvents(t)).toBe(burst);
 
     // A flood from the same source right after; meanwhile another source delivers normally.
     const flood = 600;
@@ -286,7 +283,7 @@ describe('per-source rate limit on the hook route', () => {
     }
     expect(otherAnswers.map((answer) => answer.status)).toEqual(Array(100).fill(200));
     // A 429 stores nothing: the rows are exactly the accepted deliveries.
-    expect(countEvents(t)).toBe(burst + floodAccepted + 100);
+    expect(await countEvents(t)).toBe(burst + floodAccepted + 100);
 
     // After the flood the source is back to its sustained rate: one delivery every 70 ms (about 14/s) all pass.
     const steadyStatuses: number[] = [];
@@ -325,7 +322,7 @@ describe('per-source rate limit on the hook route', () => {
         await new Promise((done) => proxiedServer.close(done));
       }
     } finally {
-      proxied.close();
+      await proxied.close();
     }
   });
 });
@@ -357,7 +354,7 @@ describe('unknown site keys and wrong secrets', () => {
         'right URL, integration disabled': disabled.hookPath,
       };
       const body = distinctPurchase(1).body;
-      const before = snapshotData(t.composed.database.sqlite);
+      const before = await snapshotData(t.query);
       const timesMs: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
       const answers = new Set<string>();
       const statuses = new Set<number>();
@@ -376,8 +373,8 @@ describe('unknown site keys and wrong secrets', () => {
       expect([...statuses]).toEqual([404]);
       // Byte for byte the same answer: nothing tells which part of the URL was wrong.
       expect([...answers]).toEqual([JSON.stringify({ error: { code: 'not_found', message: 'no enabled Kartra webhook at this URL' } })]);
-      expect(snapshotData(t.composed.database.sqlite)).toBe(before);
-      expect(countEvents(t)).toBe(0);
+      expect(await snapshotData(t.query)).toBe(before);
+      expect(await countEvents(t)).toBe(0);
 
       const medians = Object.fromEntries(Object.entries(timesMs).map(([name, times]) => [name, median(times)]));
       const values = Object.values(medians);
@@ -394,7 +391,7 @@ describe('unknown site keys and wrong secrets', () => {
     } finally {
       agent.destroy();
       await new Promise((done) => server.close(done));
-      t.close();
+      await t.close();
     }
   }, 120_000);
 });
@@ -454,7 +451,7 @@ describe('security headers from helmet', () => {
       reportFigure('abuse: security headers', { 'responses checked': Object.keys(seen).length, headers: 10, missing: missing.length });
     } finally {
       await new Promise((done) => server.close(done));
-      t.close();
+      await t.close();
     }
   });
 });

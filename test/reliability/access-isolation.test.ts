@@ -25,8 +25,7 @@ async function buildPopulatedSite(t: TestApp, name: string, productId: string): 
   const purchase = outboundFixture('02-buy_product.one-time.dana.json') as { action_details: { transaction_details: Record<string, unknown> } };
   purchase.action_details.transaction_details.product_id = productId;
   const delivered = await postOutbound(t, site.hookPath, purchase).expect(200);
-  const sqlite = t.composed.database.sqlite;
-  const memberId = Number(sqlite.prepare('select id from members where site_id = ?').pluck().get(site.siteId));
+  const memberId = await t.scalar('select id from members where site_id = ?', [site.siteId]);
   const manual = await t.api.post(`/sites/${site.siteId}/members/${memberId}/grants`, { levelId: site.levels['Studio Members'] }).expect(201);
   return {
     site,
@@ -80,7 +79,7 @@ describe('no site is reachable without a token or from another site', () => {
   it('answers 401 on every API route without a valid token, and changes nothing', async () => {
     const { token: revoked, record } = await t.composed.services.tokens.create('revoked', null);
     await t.composed.services.tokens.revoke(record.id);
-    const before = snapshotData(t.composed.database.sqlite);
+    const before = await snapshotData(t.query);
     const refused: string[] = [];
     for (const route of routes) {
       for (const authorization of [undefined, 'Bearer ka_not-a-real-token', `Bearer ${revoked}`, `Basic ${Buffer.from(`x:${t.token}`).toString('base64')}`, t.token]) {
@@ -91,7 +90,7 @@ describe('no site is reachable without a token or from another site', () => {
       }
     }
     expect(refused).toEqual([]);
-    expect(snapshotData(t.composed.database.sqlite)).toBe(before);
+    expect(await snapshotData(t.query)).toBe(before);
     reportFigure('abuse: API without a token', { routes: routes.length, 'requests (5 bad credentials each)': routes.length * 5, 'not 401': refused.length });
   });
 
@@ -104,7 +103,7 @@ describe('no site is reachable without a token or from another site', () => {
     expect(listed.body.sites.map((site: { id: number }) => site.id)).toEqual([mine.siteId]);
     await api.post('/sites', { name: 'Intruder' }).expect(403);
 
-    const before = snapshotData(t.composed.database.sqlite);
+    const before = await snapshotData(t.query);
     const leaks: string[] = [];
     let requests = 0;
     const mixed = { ...mine, levelId: theirs.levelId, memberId: theirs.memberId, eventId: theirs.eventId, grantId: theirs.grantId, productId: theirs.productId };
@@ -134,7 +133,7 @@ describe('no site is reachable without a token or from another site', () => {
     if (mapTheirLevel.status < 400) leaks.push(`mapping to their level: ${mapTheirLevel.status}`);
 
     expect(leaks).toEqual([]);
-    expect(snapshotData(t.composed.database.sqlite)).toBe(before);
+    expect(await snapshotData(t.query)).toBe(before);
     reportFigure('abuse: API across sites', { 'site routes': routes.filter((route) => route.path.includes(':siteId')).length, requests, 'reached the other site': leaks.length });
   });
 });
@@ -164,7 +163,7 @@ describe('the admin pages: sign-in, site isolation and CSRF on every form', () =
   });
 
   it('sends a visitor without a session to sign in, on every page and form, and changes nothing', async () => {
-    const before = snapshotData(t.composed.database.sqlite);
+    const before = await snapshotData(t.query);
     const wrong: string[] = [];
     for (const route of routes) {
       const path = fillPath(route.path, mine);
@@ -172,7 +171,7 @@ describe('the admin pages: sign-in, site isolation and CSRF on every form', () =
       if (response.status !== 303 || !String(response.headers.location).startsWith('/admin/sign-in')) wrong.push(`${key(route)}: ${response.status} ${response.headers.location}`);
     }
     expect(wrong).toEqual([]);
-    expect(snapshotData(t.composed.database.sqlite)).toBe(before);
+    expect(await snapshotData(t.query)).toBe(before);
     reportFigure('abuse: pages without a session', { routes: routes.length, 'not sent to sign-in': wrong.length });
   });
 
@@ -184,7 +183,7 @@ describe('the admin pages: sign-in, site isolation and CSRF on every form', () =
       expect(`${key(route)}: ${own.status}`).toBe(`${key(route)}: ${route.path === '/admin' ? 303 : 200}`);
     }
 
-    const before = snapshotData(t.composed.database.sqlite);
+    const before = await snapshotData(t.query);
     const mixed = { ...mine, levelId: theirs.levelId, memberId: theirs.memberId, eventId: theirs.eventId, grantId: theirs.grantId, productId: theirs.productId };
     const leaks: string[] = [];
     let requests = 0;
@@ -200,7 +199,7 @@ describe('the admin pages: sign-in, site isolation and CSRF on every form', () =
       }
     }
     expect(leaks).toEqual([]);
-    expect(snapshotData(t.composed.database.sqlite)).toBe(before);
+    expect(await snapshotData(t.query)).toBe(before);
     reportFigure('abuse: pages across sites', { 'site routes': routes.filter((route) => route.path.includes(':siteId')).length, requests, 'reached the other site': leaks.length });
   });
 
@@ -208,7 +207,7 @@ describe('the admin pages: sign-in, site isolation and CSRF on every form', () =
     const ann = await signIn(t, 'ann@example.com');
     const bob = await signIn(t, 'bob@example.com');
     const posts = routes.filter((route) => route.method === 'POST');
-    const before = snapshotData(t.composed.database.sqlite);
+    const before = await snapshotData(t.query);
     const accepted: string[] = [];
     for (const route of posts) {
       const path = fillPath(route.path, mine);
@@ -230,10 +229,10 @@ describe('the admin pages: sign-in, site isolation and CSRF on every form', () =
     await request(t.app).post('/admin/sign-in').type('form').send({ _csrf: csrfFrom(signInPage.text), email: 'ann@example.com', password: 'whatever it is' }).expect(403);
 
     expect(accepted).toEqual([]);
-    expect(snapshotData(t.composed.database.sqlite)).toBe(before);
+    expect(await snapshotData(t.query)).toBe(before);
     // Not vacuous: the same form with the session's token goes through.
     await ann.agent.post(fillPath('/admin/sites/:siteId/levels', mine)).type('form').send({ name: 'Gold', _csrf: ann.csrf }).expect(303);
-    expect(snapshotData(t.composed.database.sqlite)).not.toBe(before);
+    expect(await snapshotData(t.query)).not.toBe(before);
     reportFigure('abuse: CSRF', { forms: posts.length, 'bad tokens tried per form': 5, accepted: accepted.length });
   });
 });

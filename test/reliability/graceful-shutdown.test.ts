@@ -1,14 +1,15 @@
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
-import { distinctPurchase, freePort, openReadOnly, provisionSite, reportFigure, ServiceProcess, sleep, tempDatabasePath } from './support';
+import { createEmptyDatabase } from '../support/storage';
+import { distinctPurchase, freePort, integrityOf, provisionSite, queryDatabase, reportFigure, ServiceProcess, sleep } from './support';
 
 /** SIGTERM (a deploy, `docker stop`): a delivery already in flight is finished, stored and answered before the exit. */
 describe('graceful shutdown of the real service', () => {
   it('stops taking connections, finishes the delivery in flight, then closes the database', async () => {
-    const databasePath = tempDatabasePath('shutdown');
-    const site = await provisionSite(databasePath, { '558475': ['Foundations'] });
+    const database = await createEmptyDatabase();
+    const site = await provisionSite(database.env, { '558475': ['Foundations'] });
     const port = await freePort();
-    const service = new ServiceProcess(port, { DATABASE_PATH: databasePath });
+    const service = new ServiceProcess(port, database.env);
     await service.start();
 
     const purchase = distinctPurchase(1);
@@ -44,16 +45,22 @@ describe('graceful shutdown of the real service', () => {
     expect(log).toContain('shutting down: finishing in-flight requests');
     expect(log).toContain('"msg":"stopped"');
 
-    // The database was closed cleanly: the last connection's close checkpoints the WAL and removes it.
-    expect(existsSync(`${databasePath}-wal`)).toBe(false);
-    const db = openReadOnly(databasePath);
+    // The database was closed cleanly: on SQLite, the last connection's close checkpoints the WAL and removes it.
+    if (database.path) expect(existsSync(`${database.path}-wal`)).toBe(false);
     try {
-      const row = db.prepare('select status from webhook_events where transaction_id = ?').get(purchase.transactionId) as { status: string } | undefined;
-      expect(row?.status).toBe('applied');
-      expect(db.prepare('PRAGMA integrity_check').pluck().get()).toBe('ok');
-      reportFigure('operability: graceful shutdown', { 'delivery in flight at SIGTERM': `answered ${answer.status}, stored ${row?.status}`, 'new connections while draining': 'refused', 'WAL left': 'none', integrity_check: 'ok' });
+      await queryDatabase(database.env, async (query) => {
+        const [row] = await query<{ status: string }>('select status from webhook_events where transaction_id = ?', [purchase.transactionId]);
+        expect(row?.status).toBe('applied');
+        expect(await integrityOf(query)).toBe('ok');
+        reportFigure('operability: graceful shutdown', {
+          'delivery in flight at SIGTERM': `answered ${answer.status}, stored ${row?.status}`,
+          'new connections while draining': 'refused',
+          'WAL left': database.path ? 'none' : 'n/a (PostgreSQL)',
+          integrity_check: 'ok',
+        });
+      });
     } finally {
-      db.close();
+      await database.drop();
     }
   });
 });

@@ -140,7 +140,7 @@ describe('hostile bodies to a real URL', () => {
   });
   afterAll(async () => {
     await new Promise((done) => server.close(done));
-    t.close();
+    await t.close();
   });
 
   it(`answers ${runs} generated bodies without a 5xx, stores each one that reached the URL and grants nothing from an invalid one`, async () => {
@@ -170,14 +170,13 @@ describe('hostile bodies to a real URL', () => {
       { numRuns: runs, seed: Number(process.env.FUZZ_SEED ?? 20251123) },
     );
 
-    const sqlite = t.composed.database.sqlite;
-    const stored = sqlite.prepare('select count(*) from webhook_events where site_id = ?').pluck().get(site.siteId);
-    const inIds = invalidEventIds.join(',') || '-1';
-    const factsFromInvalid = sqlite.prepare(`select count(*) from payment_facts where event_id in (${inIds})`).pluck().get();
-    const grantChangesFromInvalid = sqlite.prepare(`select count(*) from grant_history where event_id in (${inIds})`).pluck().get();
-    const invalidRows = sqlite.prepare(`select count(*) from webhook_events where id in (${inIds}) and status = 'invalid'`).pluck().get();
+    const stored = await t.scalar('select count(*) from webhook_events where site_id = ?', [site.siteId]);
+    const inIds = invalidEventIds.map(Number).join(',') || '-1';
+    const factsFromInvalid = await t.scalar(`select count(*) from payment_facts where event_id in (${inIds})`);
+    const grantChangesFromInvalid = await t.scalar(`select count(*) from grant_history where event_id in (${inIds})`);
+    const invalidRows = await t.scalar(`select count(*) from webhook_events where id in (${inIds}) and status = 'invalid'`);
     const fiveHundreds = [...statuses].filter(([status]) => status >= 500).reduce((sum, [, n]) => sum + n, 0);
-    reportFigure('hostile bodies', { bodies, '5xx': fiveHundreds, seed: Number(process.env.FUZZ_SEED ?? 20251123), stored: Number(stored), invalid: invalidEventIds.length, statuses: JSON.stringify(Object.fromEntries(statuses)) });
+    reportFigure('hostile bodies', { bodies, '5xx': fiveHundreds, seed: Number(process.env.FUZZ_SEED ?? 20251123), stored, invalid: invalidEventIds.length, statuses: JSON.stringify(Object.fromEntries(statuses)) });
 
     expect(fiveHundreds).toBe(0);
     expect(stored).toBe(storedExpected);

@@ -199,7 +199,7 @@ describe('hostile paths, headers and IPN key spellings to a real port', () => {
   });
   afterAll(async () => {
     await new Promise((done) => server.close(done));
-    t.close();
+    await t.close();
   });
 
   it(`answers ${runs} generated requests without a 5xx, stores every honest one that reached the URL byte for byte, and shows no secret`, async () => {
@@ -211,8 +211,8 @@ describe('hostile paths, headers and IPN key spellings to a real port', () => {
     let storedElsewhere = 0;
     const notReachedDigests = new Set<string>();
     const eventIds: number[] = [];
-    const sqlite = t.composed.database.sqlite;
-    const storedBody = sqlite.prepare('select raw_body from webhook_events where id = ? and site_id = ?').pluck();
+    const storedBody = async (eventId: number): Promise<Buffer | undefined> =>
+      (await t.query<{ raw_body: Buffer }>('select raw_body from webhook_events where id = ? and site_id = ?', [eventId, site.siteId]))[0]?.raw_body;
 
     await fc.assert(
       fc.asyncProperty(hostileRequest, async (request) => {
@@ -234,7 +234,7 @@ describe('hostile paths, headers and IPN key spellings to a real port', () => {
           return response.status === 404 && eventId === undefined;
         }
         reached++;
-        const stored = eventId === undefined ? undefined : (storedBody.get(eventId, site.siteId) as Buffer | undefined);
+        const stored = eventId === undefined ? undefined : await storedBody(eventId);
         if (!stored || !stored.equals(body)) {
           lost++;
           return false;
@@ -246,7 +246,7 @@ describe('hostile paths, headers and IPN key spellings to a real port', () => {
     );
 
     // Nothing that missed the enabled URL was stored, on either site.
-    for (const row of sqlite.prepare('select raw_body from webhook_events').pluck().all() as Buffer[]) if (notReachedDigests.has(digest(row))) storedElsewhere++;
+    for (const { raw_body: row } of await t.query<{ raw_body: Buffer }>('select raw_body from webhook_events')) if (notReachedDigests.has(digest(row))) storedElsewhere++;
 
     // Every stored event through the API, and a sample through the event page, searched for the IPN secret; the log
     // searched for both sites' webhook secrets and the IPN secret.

@@ -1,4 +1,3 @@
-import type Database from 'better-sqlite3';
 import { copyFileSync, existsSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import request from 'supertest';
@@ -9,19 +8,23 @@ import { createAdmin, signIn } from '../support/admin-pages';
 import { buildMapping, buildSite, postOutbound, type SiteWithHook } from '../support/factories';
 import { FixedClock } from '../support/fixed-clock';
 import { outboundFixture } from '../support/kartra-fixtures';
-import { buildTestApp, type TestApp } from '../support/test-app';
+import { createEmptyDatabase, describeSqliteOnly } from '../support/storage';
+import { buildTestApp, rawQuery, type TestApp } from '../support/test-app';
 import {
   count,
   distinctPurchase,
   freePort,
   integrityCheck,
+  integrityOf,
   openReadOnly,
   provisionSite,
   reportFigure,
   runCli,
   ServiceProcess,
+  queryDatabase,
   sleep,
   tempDatabasePath,
+  type RawQuery,
 } from './support';
 
 const DAY_MS = 24 * 3600_000;
@@ -36,12 +39,22 @@ afterEach(async () => {
   for (const service of started.splice(0)) await service.kill('SIGKILL');
 });
 
-/** Everything retention must leave alone: event rows without their raw bytes, facts, grants, history, members. */
-function snapshotWithoutRawBodies(sqlite: Database.Database): string {
-  const events = sqlite.prepare('select * from webhook_events order by id').all() as Record<string, unknown>[];
-  const kept = events.map(({ raw_body: _rawBody, raw_body_pruned_at: _prunedAt, ...row }) => row);
-  const table = (name: string) => sqlite.prepare(`select * from ${name} order by rowid`).all();
-  return JSON.stringify({ events: kept, facts: table('payment_facts'), grants: table('grants'), history: table('grant_history'), members: table('members'), fingerprints: table('event_fingerprints') });
+/**
+ * Everything retention must leave alone: event rows (by id) without their raw bytes, facts, grants, history, members
+ * (each table's rows sorted by their JSON text: PostgreSQL has no rowid). Ids are numbers on both engines.
+ */
+async function snapshotWithoutRawBodies(query: RawQuery): Promise<string> {
+  const events = await query('select * from webhook_events order by id');
+  const kept = events.map(({ raw_body: _rawBody, raw_body_pruned_at: _prunedAt, ...row }) => ({ ...row, id: Number(row.id) }));
+  const table = async (name: string) => (await query(`select * from ${name}`)).map((row) => JSON.stringify(row)).sort();
+  return JSON.stringify({
+    events: kept,
+    facts: await table('payment_facts'),
+    grants: await table('grants'),
+    history: await table('grant_history'),
+    members: await table('members'),
+    fingerprints: await table('event_fingerprints'),
+  });
 }
 
 describe('raw-body retention through the real CLI', () => {
@@ -80,12 +93,12 @@ describe('raw-body retention through the real CLI', () => {
         await deliver(site, ageDays, '{"not": "a kartra event"');
       }
     }
-    const sqlite = t.composed.database.sqlite;
-    const kept = snapshotWithoutRawBodies(sqlite);
-    const bodiesBefore = new Map((sqlite.prepare('select id, raw_body from webhook_events').all() as { id: number; raw_body: Buffer }[]).map((row) => [row.id, row.raw_body]));
-    t.composed.close();
+    const kept = await snapshotWithoutRawBodies(t.query);
+    const bodiesBefore = new Map((await t.query<{ id: number | string; raw_body: Buffer }>('select id, raw_body from webhook_events')).map((row) => [Number(row.id), row.raw_body]));
+    // The test's app stays open, idle, as a running service would while an operator runs the CLI on its database
+    // (t.close() in afterAll closes it once: a PostgreSQL pool cannot be ended twice).
 
-    const env = { DATABASE_PATH: t.databasePath };
+    const env = t.databaseEnv;
     const first = await runCli(['prune'], env);
     expect(first.code).toBe(0);
     const expectedPruned = [...eventAges.values()].filter(({ site, ageDays }) => ageDays > (site === shortRetention ? 30 : 90)).length;
@@ -94,21 +107,22 @@ describe('raw-body retention through the real CLI', () => {
     expect(second.stdout).toContain('0 raw bodies pruned');
 
     // Reopen the database as the service would, on the real clock, and check what is left.
-    const config = loadConfig({ DATABASE_PATH: t.databasePath, LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0', HOOK_RATE_BURST: '100000' });
+    const config = loadConfig({ ...t.databaseEnv, LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0', HOOK_RATE_BURST: '100000' });
     const clock = new FixedClock(new Date(realNow).toISOString());
-    const reopened = composeApp(config, { clock, logger: createLogger('silent') });
+    const reopened = await composeApp(config, { clock, logger: createLogger('silent') });
     try {
-      const db = reopened.database.sqlite;
-      expect(integrityCheck(db)).toBe('ok');
-      expect(snapshotWithoutRawBodies(db)).toBe(kept);
-      const rows = db.prepare('select id, raw_body, raw_body_pruned_at from webhook_events').all() as { id: number; raw_body: Buffer; raw_body_pruned_at: number | null }[];
+      const query = rawQuery(reopened);
+      expect(await integrityOf(query)).toBe('ok');
+      expect(await snapshotWithoutRawBodies(query)).toBe(kept);
+      const rows = await query<{ id: number | string; raw_body: Buffer; raw_body_pruned_at: number | string | null }>('select id, raw_body, raw_body_pruned_at from webhook_events');
       const wrong: string[] = [];
       for (const row of rows) {
-        const { site, ageDays } = eventAges.get(row.id) ?? { site: null, ageDays: -1 };
+        const id = Number(row.id);
+        const { site, ageDays } = eventAges.get(id) ?? { site: null, ageDays: -1 };
         const shouldPrune = ageDays > (site === shortRetention ? 30 : 90);
         const pruned = row.raw_body.length === 0 && row.raw_body_pruned_at !== null;
-        const intact = row.raw_body_pruned_at === null && row.raw_body.equals(bodiesBefore.get(row.id) ?? Buffer.alloc(1));
-        if (shouldPrune ? !pruned : !intact) wrong.push(`event ${row.id} (${ageDays} days, ${site?.siteKey}): ${pruned ? 'pruned' : 'kept'}`);
+        const intact = row.raw_body_pruned_at === null && row.raw_body.equals(bodiesBefore.get(id) ?? Buffer.alloc(1));
+        if (shouldPrune ? !pruned : !intact) wrong.push(`event ${id} (${ageDays} days, ${site?.siteKey}): ${pruned ? 'pruned' : 'kept'}`);
       }
       expect(wrong).toEqual([]);
 
@@ -127,13 +141,13 @@ describe('raw-body retention through the real CLI', () => {
       await ann.agent.post(`/admin/sites/${site}/events/reapply-failed`).type('form').send({ _csrf: ann.csrf }).expect(303);
       // Mapping the product "to past purchases" brings in the buyers whose bodies are still there, and only those.
       await request(reopened.app).post(`/api/v1/sites/${site}/mappings`).set(auth).send({ productId: '612001', levelIds: [shortRetention.levels.Foundations], applyToPast: true }).expect(201);
-      const statuses = db.prepare('select id, status from webhook_events where raw_body_pruned_at is not null order by id').all();
+      const statuses = (await query<{ id: number | string; status: string }>('select id, status from webhook_events where raw_body_pruned_at is not null order by id')).map((row) => ({ id: Number(row.id), status: row.status }));
       const statusesBefore = (JSON.parse(kept) as { events: { id: number; status: string; raw_body_pruned_at?: number }[] }).events
-        .filter((event) => (statuses as { id: number }[]).some((row) => row.id === event.id))
+        .filter((event) => statuses.some((row) => row.id === event.id))
         .map((event) => ({ id: event.id, status: event.status }));
       expect(statuses).toEqual(statusesBefore);
       const recentUnmapped = unmappedIds.find((id) => eventAges.get(id)?.ageDays === 10 && eventAges.get(id)?.site === shortRetention) ?? 0;
-      expect(db.prepare('select status from webhook_events where id = ?').pluck().get(recentUnmapped)).toBe('applied');
+      expect((await query<{ status: string }>('select status from webhook_events where id = ?', [recentUnmapped]))[0]?.status).toBe('applied');
 
       reportFigure('operability: retention', {
         events: rows.length,
@@ -142,12 +156,14 @@ describe('raw-body retention through the real CLI', () => {
         'pruned events re-applied': 0,
       });
     } finally {
-      reopened.close();
+      await reopened.close();
     }
   }, 60_000);
 });
 
-describe('restore drill: an online backup taken under load', () => {
+// SQLite only: the online backup API copies a live file (the CLI refuses `backup` on PostgreSQL, whose dumps are
+// pg_dump's), and the restore replaces the file and its WAL.
+describeSqliteOnly('restore drill: an online backup taken under load', () => {
   // Big enough to matter: with 100-page backup steps, the service's commits restarted the copy of a 10,000-event
   // database (about 40 MB) forever; the CLI now copies in one step (src/cli.ts).
   const seededEvents = count(10_000, 20_000);
@@ -155,10 +171,10 @@ describe('restore drill: an online backup taken under load', () => {
   it('opens, passes integrity_check, holds every event acknowledged before it started, and restores per the README', async () => {
     const databasePath = tempDatabasePath('drill');
     const workDir = dirname(databasePath);
-    const site = await provisionSite(databasePath, { '558475': ['Foundations'] });
+    const site = await provisionSite({ DATABASE_PATH: databasePath }, { '558475': ['Foundations'] });
     // A database with history, so the backup copies thousands of pages while the service writes.
     const seedConfig = loadConfig({ DATABASE_PATH: databasePath, LOG_LEVEL: 'silent' });
-    const seeded = composeServices(seedConfig, { logger: createLogger('silent') });
+    const seeded = await composeServices(seedConfig, { logger: createLogger('silent') });
     const siteKey = site.hookPath.split('/')[3] ?? '';
     // Stored through the intake itself: each one committed (acknowledged) when its promise settled.
     const earlierAcknowledged: string[] = [];
@@ -171,7 +187,7 @@ describe('restore drill: an online backup taken under load', () => {
         }),
       );
     }
-    seeded.database.close();
+    await seeded.database.close();
     expect(earlierAcknowledged).toHaveLength(seededEvents);
 
     const env = { DATABASE_PATH: databasePath, HOOK_RATE_BURST: '1000000' };
@@ -276,8 +292,8 @@ describe('restore drill: an online backup taken under load', () => {
 
 describe('shutdown', () => {
   it('stops on SIGTERM within its shutdown timeout even when whoever read its log has gone away', async () => {
-    const databasePath = tempDatabasePath('shutdown');
-    const service = track(new ServiceProcess(await freePort(), { DATABASE_PATH: databasePath, SHUTDOWN_TIMEOUT_SECONDS: '2' }));
+    const database = await createEmptyDatabase();
+    const service = track(new ServiceProcess(await freePort(), { ...database.env, SHUTDOWN_TIMEOUT_SECONDS: '2' }));
     await service.start();
     // The log collector dies; the service's next log lines (its own shutdown messages) meet a broken pipe.
     service.closeOutput();
@@ -286,12 +302,10 @@ describe('shutdown', () => {
     const exitedInTime = await service.terminate(8000);
     reportFigure('operability: shutdown with the log reader gone', { 'stopped on SIGTERM': exitedInTime ? 'yes' : 'no', 'took ms': Math.round(performance.now() - startedAt) });
     expect(exitedInTime).toBe(true);
-    const db = openReadOnly(databasePath);
     try {
-      expect(integrityCheck(db)).toBe('ok');
+      expect(await queryDatabase(database.env, (query) => integrityOf(query))).toBe('ok');
     } finally {
-      db.close();
+      await database.drop();
     }
-    rmSync(dirname(databasePath), { recursive: true, force: true });
   }, 30_000);
 });

@@ -39,7 +39,7 @@ describe('parallel password guesses', () => {
   });
   afterEach(async () => {
     await new Promise((done) => server.close(done));
-    t.close();
+    await t.close();
   });
 
   /** Sends every body at once (none waits for another's answer) and returns the answers in the order sent. */

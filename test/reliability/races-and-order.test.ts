@@ -33,7 +33,7 @@ describe('identical deliveries sent concurrently', () => {
   });
   afterAll(async () => {
     await new Promise((done) => server.close(done));
-    t.close();
+    await t.close();
   });
 
   it(`applies each of ${rounds} purchases once when ${copies} copies arrive at the same moment`, async () => {
@@ -50,9 +50,8 @@ describe('identical deliveries sent concurrently', () => {
       const duplicates = answers.filter((outcome) => outcome === 'duplicate').length;
       if (applied !== 1 || duplicates !== copies - 1) badRounds.push(`${purchase.transactionId}: ${answers.join(',')}`);
     }
-    const sqlite = t.composed.database.sqlite;
-    const facts = sqlite.prepare('select count(*) from payment_facts').pluck().get();
-    const grants = sqlite.prepare('select count(*) from grants').pluck().get();
+    const facts = await t.scalar('select count(*) from payment_facts');
+    const grants = await t.scalar('select count(*) from grants');
     reportFigure('concurrent duplicates', { rounds, copies, deliveries: rounds * copies, 'applied twice': badRounds.length });
     expect(badRounds).toEqual([]);
     expect({ facts, grants }).toEqual({ facts: rounds, grants: rounds });
@@ -136,7 +135,7 @@ describe('a purchase and its follow-ups in every order of arrival', () => {
   });
   afterAll(async () => {
     await new Promise((done) => server.close(done));
-    t.close();
+    await t.close();
   });
 
   it.each(TIMELINES.map((timeline, index) => [timeline.name, timeline, index] as const))('ends in the state the rules give: %s', async (_name, timeline, timelineIndex) => {

@@ -1,7 +1,6 @@
-import { rmSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { ipnFixtureBody } from '../support/kartra-fixtures';
-import { distinctPurchase, freePort, reportFigure, runCli, ServiceProcess, tempDatabasePath, type CliResult } from './support';
+import { createEmptyDatabase } from '../support/storage';
+import { distinctPurchase, freePort, reportFigure, runCli, ServiceProcess, type CliResult } from './support';
 
 /** A minimal cookie jar for fetch: the admin pages need their sign-in and session cookies back. */
 class CookieJar {
@@ -32,8 +31,8 @@ const lastLine = (result: CliResult) => result.stdout.trim().split('\n').pop() ?
  */
 describe('no secret or token in any log line', () => {
   it('keeps every secret out of the service log at trace level, and out of the CLI output except where it is shown once', async () => {
-    const databasePath = tempDatabasePath('logs');
-    const env = { DATABASE_PATH: databasePath, PUBLIC_URL: 'https://members.example.com', LOG_LEVEL: 'trace' };
+    const database = await createEmptyDatabase();
+    const env = { ...database.env, PUBLIC_URL: 'https://members.example.com', LOG_LEVEL: 'trace' };
     const service = new ServiceProcess(await freePort(), { ...env, HOOK_RATE_BURST: '100000' });
     const secrets: Record<string, string> = {};
     const cliOutputs: CliResult[] = [];
@@ -156,6 +155,6 @@ describe('no secret or token in any log line', () => {
     if (leaked.length) console.log(lines.filter((line) => leaked.some(([, value]) => line.includes(value))).join("\n"));
     expect(leaked.map(([name]) => name)).toEqual([]);
     expect(leakedByCli.map(([name]) => name)).toEqual([]);
-    rmSync(dirname(databasePath), { recursive: true, force: true });
+    await database.drop();
   }, 120_000);
 });

@@ -8,8 +8,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { composeServices } from '../../src/compose';
 import { loadConfig } from '../../src/config';
+import { openStorage } from '../../src/db/storage';
 import { createLogger } from '../../src/logger';
 import { outboundFixture } from '../support/kartra-fixtures';
+import { testEngine, toPgPlaceholders, type Engine } from '../support/storage';
 
 /** RELIABILITY_FULL=1 runs the long variants whose figures the README quotes; the default suite runs smaller counts. */
 export const FULL = process.env.RELIABILITY_FULL === '1';
@@ -30,12 +32,13 @@ export interface ProvisionedSite {
 }
 
 /**
- * Creates a site with an enabled integration, a token and an IPN secret in the database file, through the same
- * services an admin's API calls use, then closes it so a separate service process can own the file.
+ * Creates a site with an enabled integration, a token and an IPN secret in the database that `databaseEnv` names
+ * (DATABASE_PATH or DATABASE_URL), through the same services an admin's API calls use, then closes it so a separate
+ * service process can own the database.
  */
-export async function provisionSite(databasePath: string, mappings: Record<string, string[]>, name = 'Watercolor Academy'): Promise<ProvisionedSite> {
-  const config = loadConfig({ DATABASE_PATH: databasePath, PUBLIC_URL: 'https://members.example.com', LOG_LEVEL: 'silent' });
-  const { services, database } = composeServices(config, { logger: createLogger('silent') });
+export async function provisionSite(databaseEnv: Record<string, string>, mappings: Record<string, string[]>, name = 'Watercolor Academy'): Promise<ProvisionedSite> {
+  const config = loadConfig({ ...databaseEnv, PUBLIC_URL: 'https://members.example.com', LOG_LEVEL: 'silent' });
+  const { services, database } = await composeServices(config, { logger: createLogger('silent') });
   try {
     const site = await services.sites.createSite(name);
     const levelIds = new Map<string, number>();
@@ -52,7 +55,7 @@ export async function provisionSite(databasePath: string, mappings: Record<strin
     const { token } = await services.tokens.create(`${name} operator`, site.id);
     return { siteId: site.id, hookPath, webhookSecret, apiToken: token, ipnSecret };
   } finally {
-    database.close();
+    await database.close();
   }
 }
 
@@ -289,14 +292,69 @@ export function fillPath(pattern: string, values: object): string {
 
 /** Columns that record use (a token's last use, a session's last request) rather than data; reading sets them. */
 const USAGE_COLUMNS = new Set(['last_used_at', 'last_seen_at']);
+/** The request limits' counts (PostgreSQL keeps them in the database): every request moves them, refused or not. */
+const USAGE_TABLES = new Set(['rate_limit_buckets', 'attempt_windows']);
 
-/** Every row of every table (usage columns left out), to prove that a refused request changed nothing. */
-export function snapshotData(sqlite: Database.Database): string {
-  const tables = sqlite.prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like '__drizzle%' order by name").pluck().all() as string[];
-  const snapshot: Record<string, unknown[]> = {};
-  for (const table of tables) {
-    const rows = sqlite.prepare(`select * from "${table}" order by rowid`).all() as Record<string, unknown>[];
-    snapshot[table] = rows.map((row) => Object.fromEntries(Object.entries(row).filter(([column]) => !USAGE_COLUMNS.has(column)).map(([column, value]) => [column, Buffer.isBuffer(value) ? value.toString('base64') : value])));
+/** Raw SQL on the database under test, `?` placeholders (TestApp.query, TestStorage.query, rawQuery). */
+export type RawQuery = <Row = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<Row[]>;
+
+/**
+ * Opens the database that `databaseEnv` names for raw reads beneath the ports, as another process would once a service
+ * process has stopped, and closes it when `work` settles: the SQLite file read-only (nothing is migrated, checkpointed
+ * or changed), or a connection to DATABASE_URL.
+ */
+export async function queryDatabase<T>(databaseEnv: Record<string, string>, work: (query: RawQuery) => Promise<T>): Promise<T> {
+  if (databaseEnv.DATABASE_URL) {
+    const storage = await openStorage(loadConfig({ ...databaseEnv, LOG_LEVEL: 'silent' }), { migrate: false });
+    try {
+      const pool = storage.postgres?.pool;
+      if (!pool) throw new Error('DATABASE_URL did not open PostgreSQL');
+      return await work(async <Row>(text: string, params: unknown[] = []) => (await pool.query(toPgPlaceholders(text), params)).rows as Row[]);
+    } finally {
+      await storage.close();
+    }
+  }
+  const db = openReadOnly(databaseEnv.DATABASE_PATH ?? '');
+  try {
+    return await work(async <Row>(text: string, params: unknown[] = []) => db.prepare(text).all(...params) as Row[]);
+  } finally {
+    db.close();
+  }
+}
+
+/** SQLite's integrity_check of the file ('ok'); PostgreSQL has no such statement (the server checks its own pages). */
+export async function integrityOf(query: RawQuery, engine: Engine = testEngine): Promise<string> {
+  if (engine !== 'sqlite') return 'ok';
+  return (await query<{ integrity_check: string }>('PRAGMA integrity_check')).map((row) => row.integrity_check).join('; ');
+}
+
+/** One value as text that is the same for the same data on one engine (bytes as base64; PostgreSQL's bigints are strings). */
+function normalised(value: unknown): unknown {
+  if (Buffer.isBuffer(value)) return value.toString('base64');
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Date) return value.toISOString();
+  return value;
+}
+
+/**
+ * Every row of every table (usage columns left out), to prove that a refused request changed nothing: compare two
+ * snapshots of the same database. Rows are sorted by their JSON text (no rowid on PostgreSQL), so the order in which
+ * the engine returns them does not matter.
+ */
+export async function snapshotData(query: RawQuery, engine: Engine = testEngine): Promise<string> {
+  const tables =
+    engine === 'sqlite'
+      ? await query<{ name: string }>("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like '__drizzle%' order by name")
+      : await query<{ name: string }>(
+          "select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' and table_name not like '__drizzle%' order by table_name",
+        );
+  const snapshot: Record<string, string[]> = {};
+  for (const { name: table } of tables) {
+    if (USAGE_TABLES.has(table)) continue;
+    const rows = await query(`select * from "${table}"`);
+    snapshot[table] = rows
+      .map((row) => JSON.stringify(Object.fromEntries(Object.entries(row).filter(([column]) => !USAGE_COLUMNS.has(column)).map(([column, value]) => [column, normalised(value)]))))
+      .sort();
   }
   return JSON.stringify(snapshot);
 }

@@ -23,18 +23,18 @@ interface ImportRef {
 }
 
 const RULES = {
-  domainPackages: 'src/domain/ imports no express, drizzle, better-sqlite3, pino or helmet',
+  domainPackages: 'src/domain/ imports no express, drizzle, better-sqlite3, pg, pino or helmet',
   domainLayers: 'src/domain/ imports nothing from src/ outside src/domain/ (no src/db, src/http, logger, config)',
   zodInDomain: 'zod appears in src/domain/ only under src/domain/kartra/',
   dbToHttp: 'src/db/ never imports src/http/',
-  httpToDb: 'src/http/ never imports src/db/, drizzle-orm or better-sqlite3',
-  processEnv: 'only src/main.ts and src/cli.ts read process.env',
+  httpToDb: 'src/http/ never imports src/db/ (src/db/postgres/ included), drizzle-orm, better-sqlite3 or pg',
+  processEnv: 'only the entry points (src/main.ts, src/cli.ts, src/local-postgres.ts) read process.env',
   kartraSpelling: "Kartra's wire field names appear only under src/domain/kartra/",
 } as const;
 
-const DOMAIN_FORBIDDEN_PACKAGES = ['express', 'drizzle-orm', 'drizzle-kit', 'better-sqlite3', 'pino', 'helmet'];
-const HTTP_FORBIDDEN_PACKAGES = ['drizzle-orm', 'drizzle-kit', 'better-sqlite3'];
-const ENV_READERS = ['src/main.ts', 'src/cli.ts'];
+const DOMAIN_FORBIDDEN_PACKAGES = ['express', 'drizzle-orm', 'drizzle-kit', 'better-sqlite3', 'pg', 'pino', 'helmet'];
+const HTTP_FORBIDDEN_PACKAGES = ['drizzle-orm', 'drizzle-kit', 'better-sqlite3', 'pg'];
+const ENV_READERS = ['src/main.ts', 'src/cli.ts', 'src/local-postgres.ts'];
 
 /** Field names that only Kartra's wire format uses (generic ones such as product_id are also our column names). */
 const KARTRA_WIRE_FIELDS = [
@@ -177,13 +177,17 @@ describe('architecture of src/', () => {
 
   it('scans every source file of each layer', () => {
     const paths = files.map((file) => file.path);
-    expect(paths).toEqual(expect.arrayContaining(['src/main.ts', 'src/cli.ts', 'src/compose.ts', 'src/app.ts', 'src/domain/ports.ts', 'src/db/schema.ts', 'src/http/webhook-routes.ts']));
+    expect(paths).toEqual(
+      expect.arrayContaining(['src/main.ts', 'src/cli.ts', 'src/compose.ts', 'src/app.ts', 'src/domain/ports.ts', 'src/db/schema.ts', 'src/db/postgres/schema.ts', 'src/http/webhook-routes.ts']),
+    );
     expect(paths.filter((path) => path.startsWith('src/domain/kartra/')).length).toBeGreaterThan(3);
   });
 
   it('sees the imports the files really have', () => {
     const database = files.find((file) => file.path === 'src/db/database.ts');
     expect(database && importsOf(database).map((ref) => ref.specifier)).toEqual(expect.arrayContaining(['better-sqlite3', 'drizzle-orm/better-sqlite3']));
+    const postgres = files.find((file) => file.path === 'src/db/postgres/database.ts');
+    expect(postgres && importsOf(postgres).map((ref) => ref.specifier)).toEqual(expect.arrayContaining(['pg', 'drizzle-orm/node-postgres']));
     const main = files.find((file) => file.path === 'src/main.ts');
     expect(main && processEnvReads(main).length).toBeGreaterThan(0);
   });
@@ -206,6 +210,9 @@ describe('the architecture checker', () => {
     ['src/domain/access/x.ts', "const pino = require('pino');", RULES.domainPackages],
     ['src/domain/access/x.ts', "export { default } from 'helmet';", RULES.domainPackages],
     ['src/domain/access/x.ts', "const m = await import('drizzle-orm/sqlite-core');", RULES.domainPackages],
+    ['src/domain/access/x.ts', "import { Pool } from 'pg';", RULES.domainPackages],
+    ['src/domain/access/x.ts', "import type { PoolClient } from 'pg';", RULES.domainPackages],
+    ['src/domain/access/x.ts', "import { grants } from '../../db/postgres/schema';", RULES.domainLayers],
     ['src/domain/access/x.ts', "import { grants } from '../../db/schema';", RULES.domainLayers],
     ['src/domain/x.ts', "import type { AppServices } from '../http/admin/services';", RULES.domainLayers],
     ['src/domain/x.ts', "type L = import('../logger').Logger;", RULES.domainLayers],
@@ -214,6 +221,9 @@ describe('the architecture checker', () => {
     ['src/http/admin/x.ts', "import { openDatabase } from '../../db/database';", RULES.httpToDb],
     ['src/http/x.ts', "import { sql } from 'drizzle-orm';", RULES.httpToDb],
     ['src/http/x.ts', "import Database = require('better-sqlite3');", RULES.httpToDb],
+    ['src/http/x.ts', "import { Pool } from 'pg';", RULES.httpToDb],
+    ['src/http/admin/x.ts', "import { openPostgres } from '../../db/postgres/database';", RULES.httpToDb],
+    ['src/db/postgres/x.ts', "import { createApp } from '../../http/webhook-routes';", RULES.dbToHttp],
     ['src/config.ts', 'export const port = process.env.PORT;', RULES.processEnv],
     ['src/http/x.ts', "const secret = process['env'].SECRET;", RULES.processEnv],
     ['src/compose.ts', 'const { env } = process;', RULES.processEnv],
@@ -228,6 +238,7 @@ describe('the architecture checker', () => {
     ['src/domain/kartra/x.ts', "import { z } from 'zod';\nconst t = body.action_details?.transaction_details?.buyer_email;"],
     ['src/domain/access/x.ts', "import { createHash } from 'node:crypto';\nimport type { Grant } from '../model';"],
     ['src/db/x.ts', "import { eq } from 'drizzle-orm';\nimport type { Grant } from '../domain/model';\nconst c = 'transaction_id';"],
+    ['src/db/postgres/x.ts', "import { Pool } from 'pg';\nimport { drizzle } from 'drizzle-orm/node-postgres';\nimport type { Repositories } from '../../domain/ports';"],
     ['src/http/x.ts', "import { z } from 'zod';\nimport { NotFoundError } from '../domain/errors';"],
     ['src/main.ts', 'const config = loadConfig(process.env);'],
     ['src/cli.ts', 'run(process.argv, process.env);'],
