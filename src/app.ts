@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { createAdminApiRouter } from './http/admin/admin-routes';
 import { adminApiDocument } from './http/admin/openapi';
+import type { AttemptCountStore, TokenBucketStore } from './domain/ports';
 import type { AppServices } from './http/admin/services';
 import { createErrorHandler } from './http/middleware/error-handler';
 import { tokenBucketRateLimit } from './http/middleware/rate-limit';
@@ -21,9 +22,19 @@ export interface AppOptions {
   /** Per source IP on the hook route; see HOOK_RATE_* in config.ts for the numbers and why. */
   hookRateLimit: { burst: number; perSecond: number };
   /** Answers /healthz: true while the database answers. */
-  isHealthy: () => boolean;
+  isHealthy: () => Promise<boolean>;
   /** Password checks allowed per email and address, per email, per address and per device cookie; see SignInLimits. */
   signInLimits?: SignInLimits;
+  /**
+   * Where the hook limit's buckets and the sign-in attempt counts live: process memory holds for one process (SQLite),
+   * but instances sharing a database need stores in it, or each would give a source its own full allowance.
+   */
+  limitStores: LimitStores;
+}
+
+export interface LimitStores {
+  hookBuckets: TokenBucketStore;
+  signInAttempts: AttemptCountStore;
 }
 
 const VIEWS_DIR = resolve(__dirname, '../views');
@@ -63,11 +74,11 @@ export function createApp(options: AppOptions): Express {
   );
   app.use(requestLog(logger));
 
-  app.get('/healthz', (_req, res) => {
-    const healthy = options.isHealthy();
+  app.get('/healthz', async (_req, res) => {
+    const healthy = await options.isHealthy();
     res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'unavailable' });
   });
-  app.use('/hooks', tokenBucketRateLimit(options.hookRateLimit));
+  app.use('/hooks', tokenBucketRateLimit({ ...options.hookRateLimit, scope: 'hook', store: options.limitStores.hookBuckets }));
   app.use(createWebhookRouter({ intake: services.intake, bodyLimitBytes: options.webhookBodyLimitBytes }));
   // Public, before the admin router and its token check: the document describes how to authenticate.
   app.get('/api/v1/openapi.json', (_req, res) => {
@@ -78,7 +89,7 @@ export function createApp(options: AppOptions): Express {
   app.get('/', (_req, res) => res.redirect(303, '/admin'));
   app.use(
     '/admin',
-    createPagesRouter({ services, logger, viewsDir: VIEWS_DIR, signInLimiter: createSignInLimiter(services.clock, options.signInLimits) }),
+    createPagesRouter({ services, logger, viewsDir: VIEWS_DIR, signInLimiter: createSignInLimiter(services.clock, options.signInLimits, options.limitStores.signInAttempts) }),
   );
 
   app.use((_req, res) => {

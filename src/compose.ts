@@ -1,6 +1,7 @@
-import { createApp } from './app';
+import { createApp, type LimitStores } from './app';
 import type { Config } from './config';
-import { openDatabase } from './db/database';
+import { createPgAttemptCountStore, createPgTokenBucketStore } from './db/postgres/rate-limit-stores';
+import { openStorage, type Storage } from './db/storage';
 import { createAdminAuthService } from './domain/admins/admin-auth-service';
 import { createAccessService } from './domain/access/access-service';
 import { createAttentionService } from './domain/attention/attention-service';
@@ -13,6 +14,8 @@ import { createEventLogService } from './domain/webhook-events/event-log-service
 import { createIntakeService } from './domain/webhook-events/intake-service';
 import { createRetentionService } from './domain/webhook-events/retention-service';
 import type { AppServices } from './http/admin/services';
+import { createMemoryTokenBucketStore } from './http/middleware/rate-limit';
+import { createMemoryAttemptCountStore, DEFAULT_SIGN_IN_LIMITS } from './http/pages/sign-in-limiter';
 import { createLogger, describeError, type Logger } from './logger';
 
 export const systemClock: Clock = { now: () => new Date() };
@@ -23,10 +26,10 @@ export interface ComposeOptions {
 }
 
 /** The composition root: the one place that wires db, domain and http together. */
-export function composeServices(config: Config, options: ComposeOptions = {}) {
+export async function composeServices(config: Config, options: ComposeOptions = {}) {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
-  const database = openDatabase(config.databasePath);
+  const database = await openStorage(config);
   const { repos, transaction } = database;
   const access = createAccessService({ repos, clock, transaction });
   const intake = createIntakeService({ repos, clock, transaction, access, kartraTimeZone: config.kartraTimeZone, maxContentBytes: config.webhookBodyLimitBytes });
@@ -50,17 +53,33 @@ export function composeServices(config: Config, options: ComposeOptions = {}) {
 /** Retention is a daily-scale rule; checking it hourly keeps the sweep cheap. */
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
-export function composeApp(config: Config, options: ComposeOptions = {}) {
-  const { services, database, logger, retention } = composeServices(config, options);
+/**
+ * The request limits' stores. On PostgreSQL, which several instances may share behind one load balancer, the counts
+ * live in the database: counts kept per process would give every source a full allowance per instance. On SQLite one
+ * process owns the file, so process memory holds and costs no round trip.
+ */
+function limitStoresFor(database: Storage): LimitStores {
+  if (database.postgres) {
+    return { hookBuckets: createPgTokenBucketStore(database.postgres.db), signInAttempts: createPgAttemptCountStore(database.postgres.db) };
+  }
+  return { hookBuckets: createMemoryTokenBucketStore(), signInAttempts: createMemoryAttemptCountStore() };
+}
+
+export async function composeApp(config: Config, options: ComposeOptions = {}) {
+  const { services, database, logger, retention } = await composeServices(config, options);
+  const limitStores = limitStoresFor(database);
+  const signInLimits = DEFAULT_SIGN_IN_LIMITS;
   const app = createApp({
     services,
     logger,
     webhookBodyLimitBytes: config.webhookBodyLimitBytes,
     trustProxyHops: config.trustProxyHops,
     hookRateLimit: config.hookRateLimit,
-    isHealthy: () => {
+    signInLimits,
+    limitStores,
+    isHealthy: async () => {
       try {
-        database.sqlite.prepare('select 1').get();
+        await database.ping();
         return true;
       } catch {
         return false;
@@ -71,8 +90,8 @@ export function composeApp(config: Config, options: ComposeOptions = {}) {
   let sweepTimer: NodeJS.Timeout | undefined;
   let lastPruneAtMs: number | null = null;
   /**
-   * Records grants whose time has come (grace, paid period, manual expiry) even when no event arrives, and prunes raw
-   * bodies past their site's retention.
+   * Records grants whose time has come (grace, paid period, manual expiry) even when no event arrives, forgets limit
+   * counts that no longer limit anything, and prunes raw bodies past their site's retention.
    */
   async function sweepOnce(): Promise<void> {
     try {
@@ -80,6 +99,14 @@ export function composeApp(config: Config, options: ComposeOptions = {}) {
       if (swept > 0) logger.info({ swept }, 'expired grants recorded');
     } catch (error) {
       logger.error({ err: describeError(error) }, 'sweep failed');
+    }
+    try {
+      // Full buckets and ended windows are the same as none; on PostgreSQL, forgetting them keeps the tables as small
+      // as the sources active in the last few minutes. Date.now(): the hook limiter's clock (rate-limit.ts).
+      await limitStores.hookBuckets.forgetIdle(config.hookRateLimit, Date.now());
+      await limitStores.signInAttempts.forgetExpired(services.clock.now().getTime(), signInLimits.windowMs);
+    } catch (error) {
+      logger.error({ err: describeError(error) }, 'forgetting idle limit counts failed');
     }
     const nowMs = services.clock.now().getTime();
     if (lastPruneAtMs !== null && nowMs - lastPruneAtMs < PRUNE_INTERVAL_MS) return;
@@ -114,9 +141,11 @@ export function composeApp(config: Config, options: ComposeOptions = {}) {
     logger,
     database,
     startSweep,
-    close: () => {
+    close: async () => {
       if (sweepTimer) clearInterval(sweepTimer);
-      database.close();
+      await database.close();
     },
   };
 }
+
+export type ComposedApp = Awaited<ReturnType<typeof composeApp>>;

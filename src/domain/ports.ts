@@ -270,6 +270,12 @@ export interface Repositories {
 export interface Tx extends Repositories {
   /** Runs `work` in a savepoint of this transaction: when it throws, only its own writes are rolled back. */
   savepoint<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Holds, until this transaction ends, every other unit of work that asks for the same key: for a read that decides
+   * a write (is there a member with this email yet?) when units run concurrently. Keys name what they guard, such as
+   * `member:<site>:<email>`; take several in one fixed order.
+   */
+  lock(key: string): Promise<void>;
 }
 
 /**
@@ -282,3 +288,56 @@ export interface Tx extends Repositories {
 export type RunInTransaction = <T>(work: (tx: Tx) => Promise<T>) => Promise<T>;
 
 export type { CancelMode };
+
+/** How many requests a token bucket lets through: `burst` at once after being idle, then `perSecond` sustained. */
+export interface TokenBucketLimits {
+  /** Tokens a full bucket holds: the requests a source may send at once after being idle. */
+  burst: number;
+  /** Tokens added back per second, up to `burst`. */
+  perSecond: number;
+}
+
+/**
+ * Token buckets by key (a limit's scope and a source, such as `hook:203.0.113.7`). In process memory for one process;
+ * a store that several processes share must make `take` one atomic step — refill, check and spend together — or
+ * concurrent requests on different instances each spend the same token.
+ */
+export interface TokenBucketStore {
+  /**
+   * Refills the key's bucket for the time since its last take (a key never seen has a full bucket), then spends one
+   * token if there is one. `retryAfterMs` is 0 when allowed, else how long until one token is back. `nowMs` is
+   * epoch milliseconds; a clock that steps back refills nothing rather than draining the bucket.
+   */
+  take(key: string, limits: TokenBucketLimits, nowMs: number): Promise<{ allowed: boolean; retryAfterMs: number }>;
+  /** Forgets buckets that have refilled to full by `nowMs` (a full bucket and no bucket are the same); returns how many. */
+  forgetIdle(limits: TokenBucketLimits, nowMs: number): Promise<number>;
+}
+
+/** One key counted by an attempt and the attempts its window allows. */
+export interface CountedKey {
+  key: string;
+  limit: number;
+}
+
+/** A slot taken in one key's window; giving it back only counts while that window lasts. */
+export interface TakenSlot {
+  key: string;
+  windowStartMs: number;
+}
+
+/**
+ * Attempt counts per key in fixed windows (the sign-in limiter's). In process memory for one process; a store that
+ * several processes share must keep `take` atomic — all keys checked and counted in one transaction — or parallel
+ * requests on different instances slip past the limit.
+ */
+export interface AttemptCountStore {
+  /**
+   * Counts one attempt on every key when all are below their limits; otherwise counts nothing and names the full keys.
+   * The count is made when the promise resolves: a caller awaits it before doing what the attempt guards.
+   */
+  take(keys: readonly CountedKey[], nowMs: number, windowMs: number): Promise<{ taken: TakenSlot[] } | { full: { key: string; retryAfterMs: number }[] }>;
+  giveBack(slots: readonly TakenSlot[]): Promise<void>;
+  clear(keys: readonly string[]): Promise<void>;
+  /** Forgets windows that have ended by `nowMs`; returns how many. */
+  forgetExpired(nowMs: number, windowMs: number): Promise<number>;
+}

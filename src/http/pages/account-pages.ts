@@ -4,7 +4,7 @@ import { parseInput } from '../parse-input';
 import type { FormProblem, PageKit } from './page-kit';
 import { PasswordForm, TimeZoneForm } from './page-schemas';
 import { readDeviceToken, setDeviceCookie } from './device-cookie';
-import { announceWait, type AttemptOutcome, type SignInLimiter } from './sign-in-limiter';
+import { announceWait, type SignInLimiter } from './sign-in-limiter';
 
 const TIME_ZONES = Intl.supportedValuesOf('timeZone');
 
@@ -49,34 +49,37 @@ export function createAccountPages(services: AppServices, kit: PageKit, limiter:
   router.post('/account/password', async (req, res) => {
     const signedIn = kit.signedIn(res);
     const { email } = signedIn.admin;
-    const reservation = limiter.reserve({ email, address: req.ip ?? 'unknown', deviceId: await services.admins.trustedDevice(readDeviceToken(req), email) });
+    const reservation = await limiter.reserve({ email, address: req.ip ?? 'unknown', deviceId: await services.admins.trustedDevice(readDeviceToken(req), email) });
     if (!reservation.granted) {
       await renderAccount(req, res, { password: { status: 429, errors: {}, message: `Too many wrong passwords. Try again in ${announceWait(res, reservation.retryAfterMs)}.` } }, 429);
       return;
     }
     // Anything but a wrong current password (a form error, the new password refused) gives the slot back: only
-    // comparing the current password is a guess.
-    let outcome: AttemptOutcome = 'not-checked';
+    // comparing the current password is a guess. Each outcome is settled before its answer is sent (the counts may
+    // live in a shared database, and the next attempt must find them updated); the `finally` settles what threw.
     try {
       await kit.handleForm(
         async () => {
           const input = parseInput(PasswordForm, req.body);
           const changed = await services.admins.changePassword(signedIn, input.currentPassword, input.newPassword);
           if (!changed) {
-            outcome = 'wrong-password';
+            await reservation.settle('wrong-password');
             await renderAccount(req, res, { password: { status: 422, errors: { currentPassword: 'this is not your current password' }, message: 'Please correct the fields marked below.' } }, 422);
             return;
           }
-          outcome = 'signed-in';
+          await reservation.settle('signed-in');
           // The change made every device cookie of this admin stale (they are signed with the old hash); this browser
           // just proved the password, so it stays a known one.
           setDeviceCookie(req, res, await services.admins.issueDeviceToken(signedIn.admin.id));
           res.redirect(303, '/admin/account?notice=password');
         },
-        async (problem) => renderAccount(req, res, { password: problem }, problem.status),
+        async (problem) => {
+          await reservation.settle('not-checked');
+          await renderAccount(req, res, { password: problem }, problem.status);
+        },
       );
     } finally {
-      reservation.settle(outcome);
+      await reservation.settle('not-checked');
     }
   });
 

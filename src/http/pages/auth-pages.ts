@@ -80,27 +80,29 @@ export function createAuthPages(services: AppServices, kit: PageKit, limiter: Si
       return;
     }
     const email = input.email.toLowerCase();
-    const reservation = limiter.reserve({ email, address: req.ip ?? 'unknown', deviceId: await services.admins.trustedDevice(readDeviceToken(req), email) });
+    const reservation = await limiter.reserve({ email, address: req.ip ?? 'unknown', deviceId: await services.admins.trustedDevice(readDeviceToken(req), email) });
     if (!reservation.granted) {
       await renderSignIn(req, res, { email: typedEmail, message: tooManyAttempts(res, reservation) }, 429);
       return;
     }
+    // Settled before answering: the counts may live in a shared database, and a browser that sends its next attempt
+    // the moment it has this answer must find them already updated.
     let outcome: AttemptOutcome = 'not-checked';
+    let result: Awaited<ReturnType<typeof services.admins.signIn>>;
     try {
-      const result = await services.admins.signIn(email, input.password, readCookie(req, SESSION_COOKIE));
-      if (!result) {
-        outcome = 'wrong-password';
-        await renderSignIn(req, res, { email: typedEmail, message: 'That email and password do not match an admin account.' }, 401);
-        return;
-      }
-      outcome = 'signed-in';
-      clearCookie(req, res, SIGN_IN_CSRF_COOKIE);
-      setCookie(req, res, SESSION_COOKIE, result.sessionToken, SESSION_COOKIE_MAX_AGE_MS);
-      setDeviceCookie(req, res, await services.admins.issueDeviceToken(result.signedIn.admin.id));
-      res.redirect(303, safeNext(body.next));
+      result = await services.admins.signIn(email, input.password, readCookie(req, SESSION_COOKIE));
+      outcome = result ? 'signed-in' : 'wrong-password';
     } finally {
-      reservation.settle(outcome);
+      await reservation.settle(outcome);
     }
+    if (!result) {
+      await renderSignIn(req, res, { email: typedEmail, message: 'That email and password do not match an admin account.' }, 401);
+      return;
+    }
+    clearCookie(req, res, SIGN_IN_CSRF_COOKIE);
+    setCookie(req, res, SESSION_COOKIE, result.sessionToken, SESSION_COOKIE_MAX_AGE_MS);
+    setDeviceCookie(req, res, await services.admins.issueDeviceToken(result.signedIn.admin.id));
+    res.redirect(303, safeNext(body.next));
   });
 
   router.post('/sign-out', async (req, res) => {

@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import type { Clock } from '../../domain/ports';
+import type { AttemptCountStore, Clock, CountedKey, TakenSlot } from '../../domain/ports';
 import { countOf } from '../../domain/wording';
 
 /**
@@ -47,30 +47,15 @@ export type LimitScope = 'email-and-address' | 'email' | 'address' | 'device';
 export type AttemptOutcome = 'wrong-password' | 'signed-in' | 'not-checked';
 
 export type Reservation =
-  | { granted: true; settle(outcome: AttemptOutcome): void }
+  | {
+      granted: true;
+      /** Settles once (later calls do nothing); await it before answering, so the next attempt sees the counts. */
+      settle(outcome: AttemptOutcome): Promise<void>;
+    }
   | { granted: false; retryAfterMs: number; scope: LimitScope };
 
-export interface CountedKey {
-  key: string;
-  limit: number;
-}
-
-/** A slot taken in one key's window; giving it back only counts while that window lasts. */
-export interface TakenSlot {
-  key: string;
-  windowStartMs: number;
-}
-
-/**
- * Attempt counts per key in fixed windows. Kept in memory today; a database-backed store (several processes) must
- * keep `take` atomic — all keys checked and counted in one transaction — or parallel requests slip past the limit.
- */
-export interface AttemptCountStore {
-  /** Counts one attempt on every key when all are below their limits; otherwise counts nothing and names the full keys. */
-  take(keys: readonly CountedKey[], nowMs: number, windowMs: number): { taken: TakenSlot[] } | { full: { key: string; retryAfterMs: number }[] };
-  giveBack(slots: readonly TakenSlot[]): void;
-  clear(keys: readonly string[]): void;
-}
+// The store's contract is a port (a shared database implements it too); re-exported for the limiter's callers.
+export type { AttemptCountStore, CountedKey, TakenSlot };
 
 /** For a refused attempt: sets Retry-After and returns the wait in whole minutes, for the message ("3 minutes"). */
 export function announceWait(res: Response, waitMs: number): string {
@@ -79,8 +64,9 @@ export function announceWait(res: Response, waitMs: number): string {
 }
 
 /**
- * In process memory: enough for one process, and a restart forgets the counts, which only gives a guesser one more
- * window. Synchronous, so a take cannot interleave with another request's.
+ * In process memory: enough for one process (the SQLite deployment, which owns its file), and a restart forgets the
+ * counts, which only gives a guesser one more window. Each method runs to completion before its promise settles, so a
+ * take cannot interleave with another request's.
  */
 export function createMemoryAttemptCountStore(): AttemptCountStore {
   const windows = new Map<string, { count: number; windowStartMs: number }>();
@@ -90,10 +76,19 @@ export function createMemoryAttemptCountStore(): AttemptCountStore {
     return entry && nowMs - entry.windowStartMs < windowMs ? entry : null;
   }
 
-  function take(keys: readonly CountedKey[], nowMs: number, windowMs: number) {
-    if (windows.size > 10_000) {
-      for (const [key, entry] of windows) if (nowMs - entry.windowStartMs >= windowMs) windows.delete(key);
+  function forgetExpired(nowMs: number, windowMs: number): number {
+    let forgotten = 0;
+    for (const [key, entry] of windows) {
+      if (nowMs - entry.windowStartMs >= windowMs) {
+        windows.delete(key);
+        forgotten += 1;
+      }
     }
+    return forgotten;
+  }
+
+  function take(keys: readonly CountedKey[], nowMs: number, windowMs: number) {
+    if (windows.size > 10_000) forgetExpired(nowMs, windowMs);
     const full = keys.flatMap(({ key, limit }) => {
       const entry = live(key, nowMs, windowMs);
       return entry && entry.count >= limit ? [{ key, retryAfterMs: entry.windowStartMs + windowMs - nowMs }] : [];
@@ -119,15 +114,22 @@ export function createMemoryAttemptCountStore(): AttemptCountStore {
     for (const key of keys) windows.delete(key);
   }
 
-  return { take, giveBack, clear };
+  return {
+    take: async (keys, nowMs, windowMs) => take(keys, nowMs, windowMs),
+    giveBack: async (slots) => giveBack(slots),
+    clear: async (keys) => clear(keys),
+    forgetExpired: async (nowMs, windowMs) => forgetExpired(nowMs, windowMs),
+  };
 }
 
 export type SignInLimiter = ReturnType<typeof createSignInLimiter>;
 
 /**
- * Limits password checks (sign-in and the current password on the account page). An attempt is reserved before the
- * password is hashed, synchronously, and settled afterwards: checking first and counting after the hash let a
- * burst of parallel guesses all pass the check while the first ones were still hashing.
+ * Limits password checks (sign-in and the current password on the account page). An attempt is reserved — checked
+ * and counted in one atomic step of the store — before the password is hashed, and settled afterwards: checking first
+ * and counting after the hash let a burst of parallel guesses all pass the check while the first ones were still
+ * hashing. The store may be a shared database, so the reservation is a promise: the caller awaits it and hashes only
+ * once it is granted, by which time the attempt is counted for every instance.
  */
 export function createSignInLimiter(clock: Clock, limits: SignInLimits = DEFAULT_SIGN_IN_LIMITS, store: AttemptCountStore = createMemoryAttemptCountStore()) {
   const scopeOfKey = (key: string): LimitScope => key.slice(0, key.indexOf(':')) as LimitScope;
@@ -143,9 +145,9 @@ export function createSignInLimiter(clock: Clock, limits: SignInLimits = DEFAULT
     ];
   }
 
-  /** Takes a slot for one password check, or says how long until one is free. Call before any await. */
-  function reserve(attempt: SignInAttempt): Reservation {
-    const result = store.take(keysFor(attempt), clock.now().getTime(), limits.windowMs);
+  /** Takes a slot for one password check, or says how long until one is free. Await it before hashing the password. */
+  async function reserve(attempt: SignInAttempt): Promise<Reservation> {
+    const result = await store.take(keysFor(attempt), clock.now().getTime(), limits.windowMs);
     if ('full' in result) {
       // The attempt waits for the last full limit to reopen; the scope named is that one.
       const longest = result.full.reduce((a, b) => (b.retryAfterMs > a.retryAfterMs ? b : a));
@@ -154,13 +156,13 @@ export function createSignInLimiter(clock: Clock, limits: SignInLimits = DEFAULT
     let settled = false;
     return {
       granted: true,
-      settle(outcome) {
+      async settle(outcome) {
         if (settled) return;
         settled = true;
         if (outcome === 'wrong-password') return;
-        store.giveBack(result.taken);
+        await store.giveBack(result.taken);
         // Failures for the whole email or address may be someone else's guesses, so only these two are forgotten.
-        if (outcome === 'signed-in') store.clear(result.taken.map(({ key }) => key).filter((key) => key.startsWith('email-and-address:') || key.startsWith('device:')));
+        if (outcome === 'signed-in') await store.clear(result.taken.map(({ key }) => key).filter((key) => key.startsWith('email-and-address:') || key.startsWith('device:')));
       },
     };
   }

@@ -1,0 +1,12 @@
+CREATE TABLE "attempt_windows" (
+	"key" text PRIMARY KEY NOT NULL,
+	"window_start" bigint NOT NULL,
+	"count" integer NOT NULL
+);
+--> statement-breakpoint
+CREATE TABLE "rate_limit_buckets" (
+	"key" text PRIMARY KEY NOT NULL,
+	"tokens" double precision NOT NULL,
+	"updated_at" bigint NOT NULL,
+	"allowed" boolean NOT NULL
+);
