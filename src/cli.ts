@@ -3,13 +3,13 @@ import { parseArgs } from 'node:util';
 import { composeServices } from './compose';
 import { ADMIN_USAGE, runAdminCommand } from './cli-admin';
 import { loadConfig } from './config';
-import { openDatabase } from './db/database';
+import { openStorage } from './db/storage';
 import { createLogger } from './logger';
 import { countOf } from './domain/wording';
 
 const USAGE = `usage: npm run cli -- <command>
 
-  migrate                              create the database file if needed and apply migrations
+  migrate                              create the database (SQLite file) if needed and apply migrations
   token create --name <name> [--site <siteId>]
                                        print a new admin API token (shown once; only its hash is stored);
                                        without --site it sees every site
@@ -42,8 +42,9 @@ async function run(argv: string[], env: Record<string, string | undefined>): Pro
   }
 
   if (command === 'migrate') {
-    openDatabase(config.databasePath).close();
-    console.log(`database ${config.databasePath} is migrated`);
+    const storage = await openStorage(config);
+    await storage.close();
+    console.log(`${storage.engine} database ${storage.location} is migrated`);
     return 0;
   }
 
@@ -60,17 +61,21 @@ async function run(argv: string[], env: Record<string, string | undefined>): Pro
     // between two steps restarts the copy from the first page: with better-sqlite3's default of 100 pages a step, a
     // large database under steady intake never finishes. So after the first step every remaining page is copied in
     // one: that step reads one consistent snapshot, and in WAL mode a reader never blocks the service's writes.
-    const database = openDatabase(config.databasePath, { migrate: false });
+    const storage = await openStorage(config, { migrate: false });
     try {
-      const { totalPages } = await database.sqlite.backup(subcommand, { progress: () => ALL_REMAINING_PAGES });
+      if (!storage.sqlite) {
+        console.error(`backup copies a SQLite file; on PostgreSQL use the server's own tools: pg_dump --format=custom --file=${subcommand} "$DATABASE_URL"`);
+        return 2;
+      }
+      const { totalPages } = await storage.sqlite.sqlite.backup(subcommand, { progress: () => ALL_REMAINING_PAGES });
       console.log(`backed up ${config.databasePath} to ${subcommand} (${totalPages} pages)`);
       return 0;
     } finally {
-      database.close();
+      await storage.close();
     }
   }
 
-  const { services, database, retention } = composeServices(config, { logger: createLogger('silent') });
+  const { services, database, retention } = await composeServices(config, { logger: createLogger('silent') });
   try {
     if (command === 'token' && subcommand === 'create') {
       if (!values.name?.trim()) {
@@ -122,17 +127,17 @@ async function run(argv: string[], env: Record<string, string | undefined>): Pro
     console.error(error instanceof Error ? error.message : String(error));
     return 1;
   } finally {
-    database.close();
+    await database.close();
   }
 }
 
 /** Admin commands hash passwords with async scrypt. */
 async function runAdmin(argv: string[], config: ReturnType<typeof loadConfig>): Promise<number> {
-  const { services, database } = composeServices(config, { logger: createLogger('silent') });
+  const { services, database } = await composeServices(config, { logger: createLogger('silent') });
   try {
     return await runAdminCommand(argv, services, Boolean(process.stdin.isTTY));
   } finally {
-    database.close();
+    await database.close();
   }
 }
 

@@ -9,6 +9,16 @@ const ConfigSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().min(1).default('0.0.0.0'),
     DATABASE_PATH: z.string().min(1).default('./data/kartra-access.db'),
+    // postgres://user:password@host:port/database selects PostgreSQL (several service instances may share it);
+    // unset, the service runs on the SQLite file at DATABASE_PATH.
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/\S+$/, 'a postgres:// URL (unset for SQLite)')
+      .optional(),
+    // Connections per service instance; the server's max_connections must cover every instance's pool.
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    // A statement running longer is cancelled by PostgreSQL, so one slow query cannot hold a connection for good.
+    DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(15_000),
     // The same rule as a site's own public URL (domain/sites/public-url.ts): a bad default would be printed into
     // every site's webhook URL, so start-up stops on it instead.
     PUBLIC_URL: z
@@ -51,6 +61,9 @@ const ConfigSchema = z
     port: env.PORT,
     host: env.HOST,
     databasePath: env.DATABASE_PATH,
+    databaseUrl: env.DATABASE_URL ?? null,
+    databasePoolSize: env.DATABASE_POOL_SIZE,
+    databaseStatementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
     // Webhook URLs are printed with this base; a site may override it with its own custom domain.
     publicUrl: env.PUBLIC_URL ?? `http://localhost:${env.PORT}`,
     logLevel: env.LOG_LEVEL,

@@ -3,9 +3,9 @@ import { composeApp } from './compose';
 import { loadConfig } from './config';
 
 /** The only file that reads process.env, listens, and handles signals. */
-function main(): void {
+async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const composed = composeApp(config);
+  const composed = await composeApp(config);
   const { app, logger } = composed;
   const server = createServer(
     {
@@ -17,7 +17,7 @@ function main(): void {
     app,
   );
   server.listen(config.port, config.host, () => {
-    logger.info({ port: config.port, database: config.databasePath, publicUrl: config.publicUrl }, 'kartra-access listening');
+    logger.info({ port: config.port, engine: composed.database.engine, database: composed.database.location, publicUrl: config.publicUrl }, 'kartra-access listening');
   });
   server.on('error', (error) => {
     logger.fatal({ err: error.message }, 'server failed');
@@ -37,9 +37,10 @@ function main(): void {
     }, config.shutdownTimeoutSeconds * 1000);
     force.unref();
     server.close(() => {
-      composed.close();
-      logger.info('stopped');
-      process.exit(0);
+      void composed.close().finally(() => {
+        logger.info('stopped');
+        process.exit(0);
+      });
     });
     server.closeIdleConnections();
   };
@@ -47,4 +48,8 @@ function main(): void {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-main();
+main().catch((error: unknown) => {
+  // Start-up failed (bad configuration, a database that does not answer): say why on stderr and exit non-zero.
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+});

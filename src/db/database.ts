@@ -20,7 +20,7 @@ export interface OpenDatabase {
   close(): void;
 }
 
-export const MIGRATIONS_FOLDER = resolve(__dirname, '../../migrations');
+export const MIGRATIONS_FOLDER = resolve(__dirname, '../../migrations/sqlite');
 
 /** Opens (creating if needed) and migrates the SQLite file. */
 export function openDatabase(file: string, options: { migrate?: boolean } = {}): OpenDatabase {

@@ -32,6 +32,15 @@ export class ConflictError extends DomainError {
   readonly code = 'conflict';
 }
 
+/**
+ * Another unit of work changed the same rows at the same moment (another service instance, on an engine that runs
+ * units concurrently). The storage adapter raises it and runs the whole unit again; the caller sees it only when the
+ * retries ran out, and running the same request again resolves it.
+ */
+export class ConcurrentUpdateError extends DomainError {
+  readonly code = 'concurrent_update';
+}
+
 export class ForbiddenError extends DomainError {
   readonly code = 'forbidden';
 }

@@ -323,6 +323,9 @@ export const adminSessions = pgTable(
 // The request limits' counts, shared by every service instance on this database (in memory on SQLite, where one
 // process owns the file). Keys name the limit and its subject (`hook:203.0.113.7`, `email:ann@example.com`); rows are
 // forgotten by the sweep once they carry nothing (a full bucket, an ended window), so the tables stay small.
+// Both are UNLOGGED (edited into migration 0001 by hand: drizzle-kit cannot say it): a take then commits without
+// waiting for a WAL flush, which would otherwise hold a hot source's row lock for a disk write per request. The cost:
+// a server crash or a failover empties them, which forgets counts as a restart of the in-memory stores does.
 
 /** One token bucket per key: its tokens as of `updatedAt` (ms), and whether the last take was allowed. */
 export const rateLimitBuckets = pgTable('rate_limit_buckets', {

@@ -11,6 +11,8 @@ const statusByCode: Record<string, number> = {
   conflict: 409,
   forbidden: 403,
   unauthenticated: 401,
+  // Transient: the same request again goes through (the adapter already retried it a few times).
+  concurrent_update: 503,
 };
 
 /** The status for a domain error; the admin pages use it too, so JSON and HTML agree. */

@@ -1,0 +1,139 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+
+/**
+ * A throwaway PostgreSQL cluster on loopback, for tests and for trying the service on PostgreSQL without a daemon:
+ * `initdb` into a folder, then `postgres` on a free port, as the current user (or as `postgres` when we are root,
+ * because the server refuses to run as root). Debian's `postgresql` package provides the binaries.
+ */
+
+/** The folder with initdb, pg_ctl and postgres: `PG_BIN`, else the newest of Debian's, else the PATH. */
+export function findPostgresBin(env: { PG_BIN?: string; PATH?: string }): string | null {
+  const candidates: string[] = [];
+  if (env.PG_BIN) candidates.push(env.PG_BIN);
+  const debian = '/usr/lib/postgresql';
+  if (existsSync(debian)) {
+    const versions = readdirSync(debian).filter((name) => /^\d+$/.test(name)).sort((a, b) => Number(b) - Number(a));
+    candidates.push(...versions.map((version) => join(debian, version, 'bin')));
+  }
+  for (const dir of (env.PATH ?? '').split(':')) if (dir) candidates.push(dir);
+  return candidates.find((dir) => existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'postgres'))) ?? null;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? done(address.port) : fail(new Error('no port'))));
+    });
+  });
+}
+
+export interface LocalCluster {
+  /** A superuser URL of the cluster's `postgres` database. */
+  adminUrl: string;
+  /** The same server, another database. */
+  urlFor(database: string): string;
+  port: number;
+  dataDir: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** Runs a PostgreSQL binary as a user the server accepts. */
+function asServerUser(bin: string, args: string[]): [string, string[]] {
+  return isRoot() ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
+}
+
+/**
+ * Creates (or reuses, when it holds a cluster already) `dataDir` and starts the server on `port` (a free one when 0).
+ * fsync stays on unless `fast`: tests trade durability of the throwaway cluster for speed, an operator's trial does not.
+ */
+export async function startLocalCluster(options: { bin: string | null; dataDir: string; port?: number; fast?: boolean; log?: (line: string) => void }): Promise<LocalCluster> {
+  const { bin } = options;
+  if (!bin) throw new Error('PostgreSQL is not installed: apt-get install postgresql (or set PG_BIN to the folder with initdb and postgres)');
+  const dataDir = resolve(options.dataDir);
+  const port = options.port || (await freePort());
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    mkdirSync(dataDir, { recursive: true });
+    if (isRoot()) {
+      chownServerUser(dataDir);
+      letServerUserThrough(dirname(dataDir));
+    }
+    const [command, args] = asServerUser(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8']);
+    try {
+      execFileSync(command, args, { stdio: 'pipe' });
+    } catch (error) {
+      const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+      throw new Error(`initdb failed: ${stderr || String(error)}`, { cause: error });
+    }
+  }
+  const settings = ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dataDir}`, '-c', 'max_connections=300'];
+  if (options.fast) settings.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+  const [command, args] = asServerUser(join(bin, 'postgres'), settings);
+  const server = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const keep = (chunk: Buffer) => {
+    const text = chunk.toString();
+    output.push(text);
+    options.log?.(text);
+  };
+  server.stdout?.on('data', keep);
+  server.stderr?.on('data', keep);
+  await waitUntilReady(join(bin, 'pg_isready'), port, server, output);
+  const urlFor = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`;
+  return {
+    adminUrl: urlFor('postgres'),
+    urlFor,
+    port,
+    dataDir,
+    process: server,
+    stop: () =>
+      new Promise<void>((done) => {
+        if (server.exitCode !== null) return done();
+        server.once('exit', () => done());
+        // SIGINT: PostgreSQL's fast shutdown (rolls back open transactions, checkpoints, exits).
+        server.kill('SIGINT');
+      }),
+  };
+}
+
+function chownServerUser(dir: string): void {
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  chownSync(dir, uid, gid);
+}
+
+/** mkdtemp folders are 0700: the server user needs to pass through (not read) the folders above its data folder. */
+function letServerUserThrough(dir: string): void {
+  for (let current = dir; current !== dirname(current); current = dirname(current)) {
+    const mode = statSync(current).mode & 0o777;
+    if ((mode & 0o001) === 0) chmodSync(current, mode | 0o001);
+  }
+}
+
+async function waitUntilReady(pgIsReady: string, port: number, server: ChildProcess, output: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`postgres exited (${server.exitCode}): ${output.join('').slice(-2000)}`);
+    try {
+      execFileSync(pgIsReady, ['-h', '127.0.0.1', '-p', String(port), '-q'], { stdio: 'ignore' });
+      return;
+    } catch {
+      await new Promise((done) => setTimeout(done, 100));
+    }
+  }
+  server.kill('SIGKILL');
+  throw new Error(`postgres did not become ready on port ${port}: ${output.join('').slice(-2000)}`);
+}
+
+/** Removes a cluster's folder (after stop()). */
+export function removeCluster(dataDir: string): void {
+  rmSync(dataDir, { recursive: true, force: true });
+}
