@@ -2,6 +2,7 @@ import { NotFoundError, InvalidInputError, ConflictError } from '../errors';
 import type { Grant, Site } from '../model';
 import type { Clock, Repositories, RunInTransaction, Tx } from '../ports';
 import { deriveSourceState, isGrantEffective } from './access-rules';
+import { memberLockKey } from '../members/member-matching';
 
 export interface GrantCause {
   /** The webhook event behind the change, if any. */
@@ -30,6 +31,7 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
    */
   async function reconcileSource(tx: Tx, site: Site, memberId: number, sourceKey: string, productId: string, cause: GrantCause): Promise<SourceChange> {
     const { grants } = tx;
+    await tx.lock(memberLockKey(site.id, memberId));
     const now = clock.now();
     const product = await tx.products.find(site.id, productId);
     const sourceFacts = await tx.facts.forSource(site.id, sourceKey);

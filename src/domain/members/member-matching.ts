@@ -1,6 +1,6 @@
 import type { LeadIdentity } from '../kartra/kartra-event';
 import type { Member } from '../model';
-import type { MemberRepository } from '../ports';
+import type { Tx } from '../ports';
 
 export type MemberMatch = { member: Member; created: boolean; emailChangedFrom?: string | null } | null;
 
@@ -10,12 +10,17 @@ export type MemberMatch = { member: Member; created: boolean; emailChangedFrom?:
  * change is recorded with the event that caused it.
  */
 export async function matchMember(
-  members: MemberRepository,
+  tx: Pick<Tx, 'members' | 'lock'>,
   siteId: number,
   lead: LeadIdentity,
   options: { createIfMissing: boolean; eventId: number | null; now: Date },
 ): Promise<MemberMatch> {
   const { now } = options;
+  const { members } = tx;
+  // Find-then-create decides on a read: two deliveries of one new buyer running at once (two service instances) must
+  // not both create a member. Locks in a fixed order, lead id before email, and the member's own lock last.
+  if (lead.leadId) await tx.lock(`member-lead:${siteId}:${lead.leadId}`);
+  if (lead.email) await tx.lock(`member-email:${siteId}:${lead.email}`);
   const byLead = lead.leadId ? await members.findByLeadId(siteId, lead.leadId) : null;
   const member = byLead ?? (lead.email ? await members.findByEmail(siteId, lead.email) : null);
 
@@ -30,9 +35,11 @@ export async function matchMember(
       createdAt: now,
       updatedAt: now,
     });
+    await tx.lock(memberLockKey(siteId, created.id));
     return { member: created, created: true };
   }
 
+  await tx.lock(memberLockKey(siteId, member.id));
   const changes: Partial<Member> = {};
   // Matched by email, and the lead id is new to us: remember it so later events match by id.
   if (!member.kartraLeadId && lead.leadId) changes.kartraLeadId = lead.leadId;
@@ -47,4 +54,12 @@ export async function matchMember(
   if (Object.keys(changes).length === 0) return { member, created: false };
   await members.update(siteId, member.id, { ...changes, updatedAt: now });
   return { member: { ...member, ...changes, updatedAt: now }, created: false, emailChangedFrom };
+}
+
+/**
+ * The lock under which a member's facts and grants are read and changed (see Tx.lock): every unit of work that
+ * reconciles a member's access takes it first, so two of them never decide on each other's half-written state.
+ */
+export function memberLockKey(siteId: number, memberId: number): string {
+  return `member:${siteId}:${memberId}`;
 }

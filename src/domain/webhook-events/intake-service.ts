@@ -2,9 +2,9 @@ import { fingerprintEvent } from '../kartra/fingerprint';
 import { isMoneyEvent, type KartraEvent, type MoneyEvent, type ParseResult } from '../kartra/kartra-event';
 import { parseKartraBody } from '../kartra/parse-kartra-body';
 import type { AccessService } from '../access/access-service';
-import { ConflictError, NotFoundError } from '../errors';
+import { ConcurrentUpdateError, ConflictError, NotFoundError } from '../errors';
 import { matchMember } from '../members/member-matching';
-import type { EventStatus, PaymentFactKind, Site, WebhookEventRecord, WebhookSecret } from '../model';
+import type { EventStatus, PaymentFactKind, Product, Site, WebhookEventRecord, WebhookSecret } from '../model';
 import type { Clock, EventOutcomeUpdate, Repositories, RunInTransaction, Tx } from '../ports';
 import { secretMatchesHash } from '../secrets';
 import { decodeDeliveredBody } from './delivered-body';
@@ -26,6 +26,15 @@ export type IntakeOutcome =
 export type IntakeService = ReturnType<typeof createIntakeService>;
 
 const SECRET_USE_RESOLUTION_MS = 60_000;
+/** The same for a product's "last seen" on the Mappings page. */
+const PRODUCT_SEEN_RESOLUTION_MS = 60_000;
+
+/** Whether recording a sighting at `at` would change what is known of the product. */
+function seenNews(product: Product | null, kartraName: string | undefined, at: Date): boolean {
+  if (!product?.firstSeenAt || !product.lastSeenAt) return true;
+  if (kartraName !== undefined && kartraName !== product.kartraName) return true;
+  return at < product.firstSeenAt || at.getTime() - product.lastSeenAt.getTime() >= PRODUCT_SEEN_RESOLUTION_MS;
+}
 
 /** History entries written while applying a delivery as it arrives. */
 const KARTRA_ACTOR = 'kartra';
@@ -65,20 +74,40 @@ export function createIntakeService(deps: {
    * so the caller answers only once the event is durable (the SQLite adapter commits a burst of deliveries together).
    * Every body that reached an enabled URL ends up as a row with an outcome.
    */
-  function receive(incoming: IncomingWebhook): Promise<IntakeOutcome> {
+  async function receive(incoming: IncomingWebhook): Promise<IntakeOutcome> {
     const receivedAt = clock.now();
+    try {
+      return await storeAndApply(incoming, receivedAt);
+    } catch (error) {
+      if (!(error instanceof ConcurrentUpdateError)) throw error;
+      // Still racing after the adapter's retries: keep the body (nothing that reached the URL is lost) and leave the
+      // applying to a re-apply, as for any event that failed.
+      return storeUnapplied(incoming, receivedAt, error.message);
+    }
+  }
+
+  /** The body as it arrived, before anything is made of it. */
+  function storeDelivery(tx: Tx, site: Site, incoming: IncomingWebhook, receivedAt: Date): Promise<number> {
+    return tx.events.insert({ siteId: site.id, receivedAt, channel: 'unknown', sourceIp: incoming.sourceIp, headers: incoming.headers, rawBody: incoming.rawBody });
+  }
+
+  function storeUnapplied(incoming: IncomingWebhook, receivedAt: Date, reason: string): Promise<IntakeOutcome> {
+    return transaction(async (tx): Promise<IntakeOutcome> => {
+      const auth = await authenticate(tx, incoming.siteKey, incoming.secret);
+      if (!auth) return { outcome: 'not_found' } as const;
+      const eventId = await storeDelivery(tx, auth.site, incoming, receivedAt);
+      const summary = 'applying failed; kept for re-applying';
+      await tx.events.recordOutcome(auth.site.id, eventId, { status: 'failed', error: reason, summary, processedAt: clock.now() });
+      return { outcome: 'failed', eventId, summary, error: reason };
+    });
+  }
+
+  function storeAndApply(incoming: IncomingWebhook, receivedAt: Date): Promise<IntakeOutcome> {
     return transaction(async (tx): Promise<IntakeOutcome> => {
       const auth = await authenticate(tx, incoming.siteKey, incoming.secret);
       if (!auth) return { outcome: 'not_found' } as const;
       await markSecretUsed(tx, auth.secret, receivedAt);
-      const eventId = await tx.events.insert({
-        siteId: auth.site.id,
-        receivedAt,
-        channel: 'unknown',
-        sourceIp: incoming.sourceIp,
-        headers: incoming.headers,
-        rawBody: incoming.rawBody,
-      });
+      const eventId = await storeDelivery(tx, auth.site, incoming, receivedAt);
       return process(tx, auth.site, eventId, incoming.rawBody, incoming.headers, receivedAt, KARTRA_ACTOR);
     });
   }
@@ -131,6 +160,8 @@ export function createIntakeService(deps: {
         return { outcome: result.status, eventId, summary: result.summary };
       });
     } catch (error) {
+      // A race with another instance is not the event's fault: the whole unit runs again (see RunInTransaction).
+      if (error instanceof ConcurrentUpdateError) throw error;
       const message = error instanceof Error ? error.message : String(error);
       const summary = 'applying failed; kept for re-applying';
       await tx.events.recordOutcome(site.id, eventId, { ...known, status: 'failed', error: message, summary, processedAt: now });
@@ -153,7 +184,7 @@ export function createIntakeService(deps: {
       return { status: 'duplicate', summary: `same ${event.kind === 'other' ? event.action : event.kind} as event #${ownerId}; applied once`, duplicateOf: ownerId };
     }
     if (!isMoneyEvent(event)) {
-      const member = await matchMember(tx.members, site.id, event.lead, { createIfMissing: false, eventId, now });
+      const member = await matchMember(tx, site.id, event.lead, { createIfMissing: false, eventId, now });
       const what = event.knownAction ? `${event.action} changes no access` : `unknown action "${event.action}"; stored and ignored`;
       return { status: 'ignored', summary: what, memberId: member?.member.id ?? null };
     }
@@ -163,10 +194,14 @@ export function createIntakeService(deps: {
   /** `fingerprint` stands in for the order id of a money event Kartra sent without one. */
   async function applyMoneyEvent(tx: Tx, site: Site, eventId: number, event: MoneyEvent, fingerprint: string, receivedAt: Date, now: Date, actor: string) {
     const { transaction: txn } = event;
-    const match = await matchMember(tx.members, site.id, event.lead, { createIfMissing: true, eventId, now });
+    const match = await matchMember(tx, site.id, event.lead, { createIfMissing: true, eventId, now });
     if (!match) throw new Error('member could not be matched or created');
     const member = match.member;
-    await tx.products.recordSeen(site.id, txn.productId, txn.productName, receivedAt);
+    // Read before it is written: the product row is every purchase's, so writing it for each one would make every
+    // delivery of a product wait for the last one's commit on an engine that runs units at once. It is written only
+    // when it learns something (a name, a first sighting, a minute more of last seen).
+    const product = await tx.products.find(site.id, txn.productId);
+    if (seenNews(product, txn.productName, receivedAt)) await tx.products.recordSeen(site.id, txn.productId, txn.productName, receivedAt);
 
     const sourceKey = await sourceKeyFor(tx, site, member.id, event, fingerprint);
     await tx.facts.record({
@@ -187,7 +222,6 @@ export function createIntakeService(deps: {
 
     const identity = match.created ? `new member ${member.email ?? member.kartraLeadId}` : `member ${member.email ?? member.kartraLeadId}`;
     const emailNote = match.emailChangedFrom !== undefined ? `; email changed from ${match.emailChangedFrom ?? '(none)'} to ${member.email}` : '';
-    const product = await tx.products.find(site.id, txn.productId);
     if (!product || product.levelIds.length === 0) {
       return {
         status: 'unmapped' as const,
