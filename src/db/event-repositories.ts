@@ -317,7 +317,9 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
         .get()?.count ?? 0,
     countByQuarterHourAndStatus: (siteId, since) => {
       const quarterHourMs = 15 * 60 * 1000;
-      const bucket = sql<number>`(${webhookEvents.receivedAt} / ${quarterHourMs}) * ${quarterHourMs}`;
+      // The width as a literal: bound, better-sqlite3 passes a JS number as a REAL and SQLite then divides exactly, so
+      // every millisecond would be its own bucket.
+      const bucket = sql<number>`(${webhookEvents.receivedAt} / ${sql.raw(String(quarterHourMs))}) * ${sql.raw(String(quarterHourMs))}`;
       return db
         .select({ bucketStart: bucket, status: webhookEvents.status, count: sql<number>`count(*)` })
         .from(webhookEvents)

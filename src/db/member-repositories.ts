@@ -100,7 +100,8 @@ export function createMemberRepository(db: Db): Sync<MemberRepository> {
       const conditions = [eq(members.siteId, siteId)];
       if (afterId !== undefined) conditions.push(gt(members.id, afterId));
       if (email) conditions.push(eq(members.email, email.trim().toLowerCase()));
-      if (query) {
+      // Blank text is no filter, as no text is (not a pattern "%%" that would also match every member with a name).
+      if (query?.trim()) {
         const pattern = likePattern(query.trim());
         const nameMatch = or(
           sql`${members.email} LIKE ${pattern} ESCAPE '\\'`,

@@ -1,43 +1,66 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import request from 'supertest';
-import { composeApp } from '../../src/compose';
+import { composeApp, type ComposedApp } from '../../src/compose';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { FixedClock } from './fixed-clock';
+import { createEmptyDatabase, toPgPlaceholders, type Engine } from './storage';
 
 export interface TestApp {
-  app: ReturnType<typeof composeApp>['app'];
-  composed: ReturnType<typeof composeApp>;
+  app: ComposedApp['app'];
+  composed: ComposedApp;
   clock: FixedClock;
+  engine: Engine;
+  /** The SQLite file (on SQLite runs; empty on PostgreSQL). */
   databasePath: string;
+  /** DATABASE_PATH or DATABASE_URL of this app's database, to compose another instance on it. */
+  databaseEnv: Record<string, string>;
   token: string;
   api: ApiClient;
-  close(): void;
+  /** Raw SQL beneath the ports, for what a test checks in the tables; `?` placeholders on both engines. */
+  query<Row = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>;
+  /** The first column of the first row, as a number (counts, ids). */
+  scalar(text: string, params?: unknown[]): Promise<number>;
+  close(): Promise<void>;
 }
 
-/** The real app, composed as in production, on a fresh SQLite file in a temp folder. */
+/** The real app, composed as in production, on a fresh database of the engine under test (see storage.ts). */
 export async function buildTestApp(env: Record<string, string> = {}, options: { logLines?: string[] } = {}): Promise<TestApp> {
-  const dir = mkdtempSync(join(tmpdir(), 'kartra-access-test-'));
-  const databasePath = join(dir, 'test.db');
-  const config = loadConfig({ DATABASE_PATH: databasePath, PUBLIC_URL: 'https://members.example.com', LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0', ...env });
+  const database = await createEmptyDatabase();
+  const config = loadConfig({ ...database.env, PUBLIC_URL: 'https://members.example.com', LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0', ...env });
   const clock = new FixedClock();
   // With `logLines`, every line the service logs (at trace level) is kept there, for tests that search the log.
   const logger = options.logLines ? createLogger('trace', { write: (line: string) => void options.logLines?.push(line) }) : createLogger('silent');
-  const composed = composeApp(config, { clock, logger });
+  const composed = await composeApp(config, { clock, logger });
   const { token } = await composed.services.tokens.create('test operator', null);
+  const query = rawQuery(composed);
   return {
     app: composed.app,
     composed,
     clock,
-    databasePath,
+    engine: composed.database.engine,
+    databasePath: database.path ?? '',
+    databaseEnv: database.env,
     token,
     api: new ApiClient(composed.app, token),
-    close: () => {
-      composed.close();
-      rmSync(dir, { recursive: true, force: true });
+    query,
+    scalar: async (text, params) => {
+      const [row] = await query(text, params);
+      return Number(row ? Object.values(row)[0] : NaN);
     },
+    close: async () => {
+      await composed.close();
+      await database.drop();
+    },
+  };
+}
+
+/** Raw SQL on a composed service's own database, whichever engine. */
+export function rawQuery(composed: ComposedApp): TestApp['query'] {
+  const { sqlite, postgres } = composed.database;
+  return async <Row>(text: string, params: unknown[] = []): Promise<Row[]> => {
+    if (sqlite) return sqlite.sqlite.prepare(text).all(...params) as Row[];
+    if (postgres) return (await postgres.pool.query(toPgPlaceholders(text), params)).rows as Row[];
+    throw new Error('no database');
   };
 }
 

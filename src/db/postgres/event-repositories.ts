@@ -33,8 +33,8 @@ const count = () => sql<number>`count(*)::int`;
 
 const QUARTER_HOUR_MS = 15 * 60 * 1000;
 // Inlined, not bound: the GROUP BY must repeat the select's expression exactly, and two parameters ($1, $2) are not
-// the same expression to PostgreSQL. bigint / integer truncates to the bucket's start. (SQLite gets its divisor bound
-// as a REAL and divides exactly, so each receipt time is its own bucket there: see the contract test.)
+// the same expression to PostgreSQL. bigint / integer truncates to the bucket's start (the SQLite adapter inlines it
+// too: bound, its divisor became a REAL).
 const quarterHourBucket = sql<number>`(${webhookEvents.receivedAt} / ${sql.raw(String(QUARTER_HOUR_MS))}) * ${sql.raw(String(QUARTER_HOUR_MS))}`.mapWith(Number);
 
 /** The log's filter as conditions on webhook_events; empty strings ask for nothing, as in the SQLite adapter. */

@@ -78,7 +78,8 @@ export function createMemberRepository(db: PgDb): MemberRepository {
       const conditions: (SQL | undefined)[] = [eq(members.siteId, siteId)];
       if (afterId !== undefined) conditions.push(gt(members.id, afterId));
       if (email) conditions.push(eq(members.email, email.trim().toLowerCase()));
-      if (query) {
+      // Blank text is no filter, as no text is (not a pattern "%%" that would also match every member with a name).
+      if (query?.trim()) {
         // ILIKE, as SQLite's LIKE ignores case; a null first or last name makes the full name null there and here.
         const pattern = likePattern(query.trim());
         conditions.push(

@@ -366,10 +366,9 @@ describe(`webhook events on ${testEngine}`, () => {
       expect(perQuarter(await repos.events.countByQuarterHourAndStatus(site.id, later(MINUTE_MS, quarter(5))))).toEqual({ [`${quarter(5).toISOString()} applied`]: 1 });
     });
 
-    // Known SQLite defect, kept as it is: better-sqlite3 binds the bucket width as a REAL, so SQLite divides in floating
-    // point and every distinct receipt time is its own "bucket" (per-day sums stay right). When it is fixed, this fails
-    // on SQLite: make it a plain `it`.
-    (testEngine === 'sqlite' ? it.failing : it)('starts every bucket on the quarter hour and gives one row per bucket and status', async () => {
+    // Caught on SQLite: with the width bound as a parameter, better-sqlite3 passed it as a REAL, SQLite divided in
+    // floating point and every distinct receipt time was its own "bucket" (per-day sums stayed right).
+    it('starts every bucket on the quarter hour and gives one row per bucket and status', async () => {
       const buckets = await repos.events.countByQuarterHourAndStatus(site.id, hour);
       const sorted = [...buckets].sort((a, b) => a.bucketStart.getTime() - b.bucketStart.getTime() || a.status.localeCompare(b.status));
       expect(sorted).toEqual([
