@@ -102,38 +102,55 @@ export async function openPostgres(url: string, options: PostgresOptions): Promi
   if (options.migrate !== false) await migrateWithLock(pool);
   const maxRetries = options.maxRetries ?? 8;
 
-  function txFor(scope: PgDb, client: PoolClient): Tx {
-    const repositories = createPgRepositories(scope);
-    return {
+  /**
+   * One unit's handle: its repositories are built once per unit (savepoints share them: same connection) and refuse
+   * to run once the unit has ended, since the connection has gone back to the pool and may carry another unit by then.
+   */
+  function txFor(scope: PgDb, client: PoolClient, unit: { open: boolean }): Tx {
+    const repositories = createPgRepositories(scope, () => {
+      if (!unit.open) throw new Error('a transaction handle was used after its unit of work ended');
+    });
+    // Keys this transaction holds: asking again is a no-op, so it costs no round trip.
+    let locked = new Set<string>();
+    const tx: Tx = {
       ...repositories,
       savepoint: async <T>(work: (tx: Tx) => Promise<T>): Promise<T> => {
         await client.query('SAVEPOINT unit');
+        const lockedBefore = new Set(locked);
         try {
-          const value = await work(txFor(scope, client));
+          const value = await work(tx);
           await client.query('RELEASE SAVEPOINT unit');
           return value;
         } catch (error) {
           await client.query('ROLLBACK TO SAVEPOINT unit');
           await client.query('RELEASE SAVEPOINT unit');
+          // Rolling back to a savepoint releases the locks taken after it.
+          locked = lockedBefore;
           // The domain catches errors of a savepoint (the intake records them as a failed event); a lost race must
           // reach the runner instead, as the one error type the domain knows for it.
           throw asConcurrentUpdate(error);
         }
       },
       lock: async (key: string) => {
+        if (!unit.open) throw new Error('a transaction handle was used after its unit of work ended');
+        if (locked.has(key)) return;
         // hashtextextended: 64 bits of the key, so unrelated keys rarely share a lock.
         await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
+        locked.add(key);
       },
     };
+    return tx;
   }
 
   async function attempt<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     const client = await pool.connect();
+    const unit = { open: true };
     let broken = false;
     try {
       await client.query('BEGIN');
-      const scope = drizzle(client, { schema }) as unknown as PgDb;
-      const value = await work(txFor(scope, client));
+      // Without the schema: the repositories use no relational queries, and building their map per unit costs.
+      const scope = drizzle(client) as unknown as PgDb;
+      const value = await work(txFor(scope, client, unit));
       await client.query('COMMIT');
       return value;
     } catch (error) {
@@ -144,6 +161,7 @@ export async function openPostgres(url: string, options: PostgresOptions): Promi
       }
       throw error;
     } finally {
+      unit.open = false;
       client.release(broken);
     }
   }

@@ -135,13 +135,15 @@ export function createProductRepository(db: PgDb): ProductRepository {
       await db.insert(products).values({ siteId, productId }).onConflictDoNothing();
     },
     find: async (siteId, productId) => {
+      // The product and its levels in one round trip: every money event reads them.
       const [row] = await db
-        .select()
+        .select({
+          product: products,
+          levelIds: sql<number[]>`coalesce((select array_agg(${productLevels.levelId} order by ${productLevels.levelId}) from ${productLevels} where ${ofProduct(siteId, productId)}), '{}')`,
+        })
         .from(products)
         .where(and(eq(products.siteId, siteId), eq(products.productId, productId)));
-      if (!row) return null;
-      const levels = await db.select({ levelId: productLevels.levelId }).from(productLevels).where(ofProduct(siteId, productId)).orderBy(asc(productLevels.levelId));
-      return toProduct(row, levels.map((level) => level.levelId));
+      return row ? toProduct(row.product, row.levelIds) : null;
     },
     setLevels: async (siteId, productId, levelIds, billingPeriodDays, at) => {
       // The UPDATE comes first for the product row's lock: two units mapping one product at once then replace its

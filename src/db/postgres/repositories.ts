@@ -17,22 +17,29 @@ function driverError(error: unknown): unknown {
   return error instanceof DrizzleQueryError && error.cause ? error.cause : error;
 }
 
-function withDriverErrors<Repository extends object>(repository: Repository): Repository {
+function withDriverErrors<Repository extends object>(repository: Repository, beforeCall: () => void): Repository {
   const wrapped: Record<string, unknown> = {};
   for (const [name, method] of Object.entries(repository)) {
     wrapped[name] =
       typeof method === 'function'
-        ? (...args: unknown[]) =>
-            (method as (...a: unknown[]) => Promise<unknown>)(...args).catch((error: unknown) => {
+        ? async (...args: unknown[]) => {
+            beforeCall();
+            try {
+              return await (method as (...a: unknown[]) => Promise<unknown>)(...args);
+            } catch (error) {
               throw driverError(error);
-            })
+            }
+          }
         : method;
   }
   return wrapped as Repository;
 }
 
-/** The repositories over one connection scope: the pool (each call on its own) or one transaction's client. */
-export function createPgRepositories(db: PgDb): Repositories {
+/**
+ * The repositories over one connection scope: the pool (each call on its own) or one transaction's client.
+ * `beforeCall` runs before every call (a unit's handle refuses calls after the unit ended).
+ */
+export function createPgRepositories(db: PgDb, beforeCall: () => void = () => undefined): Repositories {
   const repositories: Repositories = {
     sites: createSiteRepository(db),
     secrets: createWebhookSecretRepository(db),
@@ -47,5 +54,5 @@ export function createPgRepositories(db: PgDb): Repositories {
     adminSessions: createAdminSessionRepository(db),
     retention: createRawBodyRetentionRepository(db),
   };
-  return Object.fromEntries(Object.entries(repositories).map(([name, repository]) => [name, withDriverErrors(repository as object)])) as unknown as Repositories;
+  return Object.fromEntries(Object.entries(repositories).map(([name, repository]) => [name, withDriverErrors(repository as object, beforeCall)])) as unknown as Repositories;
 }
