@@ -71,10 +71,11 @@ describe('App Station in a real browser', () => {
 
   afterAll(async () => {
     await context?.close();
-    await new Promise((done) => server?.close(done));
+    // When beforeAll failed before listening there is no server, and a promise waiting for its close would never end.
+    if (server) await new Promise((done) => server?.close(done));
     await composed?.close();
     await database?.drop();
-    rmSync(profileDir, { recursive: true, force: true });
+    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   });
 
   const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });

@@ -122,3 +122,18 @@ function describeFor(engine: Engine): jest.Describe {
   if (typeof describe !== 'function') return (() => undefined) as unknown as jest.Describe;
   return testEngine === engine ? describe : describe.skip;
 }
+
+/**
+ * Expects `promise` to fail on a unique constraint, on either engine. Checked by the error's code, not with
+ * `rejects.toThrow()`: better-sqlite3's native addon builds its errors with the SqliteError class of the first test
+ * file that loaded it, so in later files of the same jest worker they are not `instanceof Error` and toThrow says
+ * "did not throw".
+ */
+export async function expectUniqueViolation(promise: Promise<unknown>): Promise<void> {
+  const outcome = await promise.then(
+    () => ({ failed: false, code: '' }),
+    (error: unknown) => ({ failed: true, code: String((error as { code?: unknown } | null)?.code) }),
+  );
+  expect(outcome.failed).toBe(true);
+  expect(outcome.code).toMatch(/^(SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)|23505)$/);
+}

@@ -1,6 +1,6 @@
 import type { Member } from '../../../src/domain/model';
 import type { NewGrant, Repositories } from '../../../src/domain/ports';
-import { createTestStorage, testEngine, type TestStorage } from '../../support/storage';
+import { createTestStorage, testEngine, type TestStorage, expectUniqueViolation } from '../../support/storage';
 
 // The member, product and grant ports as the domain sees them, on whichever engine TEST_ENGINE picks: both adapters
 // must answer every case here alike.
@@ -111,7 +111,7 @@ describe(`members, products and grants through the ports (${testEngine})`, () =>
 
     it('refuses a second member with the same lead id on a site, but not on another site', async () => {
       await buildMember({ kartraLeadId: 'L1' });
-      await expect(buildMember({ kartraLeadId: 'L1' })).rejects.toThrow();
+      await expectUniqueViolation(buildMember({ kartraLeadId: 'L1' }));
       await expect(buildMember({ siteId: otherSiteId, kartraLeadId: 'L1' })).resolves.toMatchObject({ siteId: otherSiteId });
     });
 
@@ -398,7 +398,7 @@ describe(`members, products and grants through the ports (${testEngine})`, () =>
     it('refuses a second grant for the same member, source and level', async () => {
       const member = await buildMember();
       await repos.grants.create(newGrant(member.id));
-      await expect(repos.grants.create(newGrant(member.id, { status: 'revoked' }))).rejects.toThrow();
+      await expectUniqueViolation(repos.grants.create(newGrant(member.id, { status: 'revoked' })));
       await expect(repos.grants.create(newGrant(member.id, { levelId: silver }))).resolves.toMatchObject({ levelId: silver });
       expect(await repos.grants.forSource(siteId, 'txn:1')).toHaveLength(2);
     });

@@ -1,6 +1,6 @@
 import type { AdminSession, Site } from '../../../src/domain/model';
 import type { Repositories } from '../../../src/domain/ports';
-import { createTestStorage, testEngine, type TestStorage } from '../../support/storage';
+import { createTestStorage, testEngine, type TestStorage, expectUniqueViolation } from '../../support/storage';
 
 // The ports' contract for sites, webhook secrets, access levels, API tokens, admins and their sessions, as both
 // adapters must keep it: the same test runs on SQLite (bare jest) and on PostgreSQL (TEST_ENGINE=postgres).
@@ -55,7 +55,7 @@ describe(`sites on ${testEngine}`, () => {
 
   it('refuses a second site with the same key', async () => {
     await newSite('acme');
-    await expect(newSite('acme')).rejects.toThrow();
+    await expectUniqueViolation(newSite('acme'));
   });
 
   it('updates every field, sets booleans and nulls both ways, and leaves other sites alone', async () => {
@@ -171,7 +171,7 @@ describe(`access levels on ${testEngine}`, () => {
     const other = await newSite('other');
     await repos.levels.create(site.id, 'Gold', T0);
     await expect(repos.levels.create(other.id, 'Gold', T0)).resolves.toMatchObject({ siteId: other.id, name: 'Gold' });
-    await expect(repos.levels.create(site.id, 'Gold', T0)).rejects.toThrow();
+    await expectUniqueViolation(repos.levels.create(site.id, 'Gold', T0));
     // Names are compared exactly: another spelling is another level.
     await expect(repos.levels.create(site.id, 'gold', T0)).resolves.toMatchObject({ name: 'gold' });
   });
@@ -200,7 +200,7 @@ describe(`access levels on ${testEngine}`, () => {
     await repos.levels.rename(site.id, level.id, 'Platinum');
     expect(await repos.levels.findById(site.id, level.id)).toEqual({ ...level, name: 'Platinum' });
     expect(await repos.levels.findByName(site.id, 'Gold')).toBeNull();
-    await expect(repos.levels.rename(site.id, level.id, 'Silver')).rejects.toThrow();
+    await expectUniqueViolation(repos.levels.rename(site.id, level.id, 'Silver'));
 
     await repos.levels.delete(site.id, level.id);
     expect(await repos.levels.findById(site.id, level.id)).toBeNull();
@@ -260,7 +260,7 @@ describe(`admin users on ${testEngine}`, () => {
     expect(await repos.admins.findById(admin.id)).toEqual(admin);
     expect(await repos.admins.findByEmail('bob@example.com')).toBeNull();
     expect(await repos.admins.findById(admin.id + 1000)).toBeNull();
-    await expect(newAdmin('ann@example.com')).rejects.toThrow();
+    await expectUniqueViolation(newAdmin('ann@example.com'));
   });
 
   it('records sign-ins, time zones and password hashes of one admin only', async () => {
