@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', ['kartra_access']);
   if (exists.rowCount === 0) await admin.query('CREATE DATABASE kartra_access');
   await admin.end();
-  console.log(`PostgreSQL ${cluster.dataDir} on port ${cluster.port}. In another shell:\n\n  DATABASE_URL=${cluster.urlFor('kartra_access')} npm start\n\nCtrl-C stops it.`);
+  console.log(`PostgreSQL ${cluster.dataDir} on port ${cluster.port} (its log: ${cluster.dataDir}/server.log). In another shell:\n\n  DATABASE_URL=${cluster.urlFor('kartra_access')} npm start\n\nCtrl-C stops it.`);
   const stop = () => void cluster.stop().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -63,7 +63,9 @@ describe('crash safety: SIGKILL under load', () => {
     const load = Array.from({ length: senders }, () => sender());
     try {
       for (let kill = 0; kill < kills; kill++) {
-        await sleep(150 + Math.random() * 600);
+        // Up for 0.3 to 1.2 s between kills: long enough for a freshly started process (cold JIT, new connections) to
+        // carry real load, so every kill lands under it.
+        await sleep(300 + Math.random() * 900);
         await service.kill('SIGKILL');
         await service.start();
       }

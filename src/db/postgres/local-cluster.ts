@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 
@@ -55,7 +55,7 @@ function asServerUser(bin: string, args: string[]): [string, string[]] {
  * Creates (or reuses, when it holds a cluster already) `dataDir` and starts the server on `port` (a free one when 0).
  * fsync stays on unless `fast`: tests trade durability of the throwaway cluster for speed, an operator's trial does not.
  */
-export async function startLocalCluster(options: { bin: string | null; dataDir: string; port?: number; fast?: boolean; log?: (line: string) => void }): Promise<LocalCluster> {
+export async function startLocalCluster(options: { bin: string | null; dataDir: string; port?: number; fast?: boolean }): Promise<LocalCluster> {
   const { bin } = options;
   if (!bin) throw new Error('PostgreSQL is not installed: apt-get install postgresql (or set PG_BIN to the folder with initdb and postgres)');
   const dataDir = resolve(options.dataDir);
@@ -74,19 +74,19 @@ export async function startLocalCluster(options: { bin: string | null; dataDir: 
       throw new Error(`initdb failed: ${stderr || String(error)}`, { cause: error });
     }
   }
-  const settings = ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dataDir}`, '-c', 'max_connections=300'];
+  // Errors are logged without their statement: a statement's text can hold a buyer's email.
+  const settings = ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dataDir}`, '-c', 'max_connections=300', '-c', 'log_min_error_statement=panic'];
   if (options.fast) settings.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
   const [command, args] = asServerUser(join(bin, 'postgres'), settings);
-  const server = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  const keep = (chunk: Buffer) => {
-    const text = chunk.toString();
-    output.push(text);
-    options.log?.(text);
-  };
-  server.stdout?.on('data', keep);
-  server.stderr?.on('data', keep);
-  await waitUntilReady(join(bin, 'pg_isready'), port, server, output);
+  // The server's log goes to a file, never to a pipe of ours: a pipe nobody drains (the test runner waits for jest in
+  // spawnSync) fills up, and then every backend that logs blocks in write() for good, holding its locks.
+  const logFile = join(dataDir, 'server.log');
+  const logFd = openSync(logFile, 'a');
+  if (isRoot()) chownServerUser(logFile);
+  const server = spawn(command, args, { stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  const logTail = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : '');
+  await waitUntilReady(join(bin, 'pg_isready'), port, server, logTail);
   const urlFor = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`;
   return {
     adminUrl: urlFor('postgres'),
@@ -118,10 +118,10 @@ function letServerUserThrough(dir: string): void {
   }
 }
 
-async function waitUntilReady(pgIsReady: string, port: number, server: ChildProcess, output: string[]): Promise<void> {
+async function waitUntilReady(pgIsReady: string, port: number, server: ChildProcess, logTail: () => string): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`postgres exited (${server.exitCode}): ${output.join('').slice(-2000)}`);
+    if (server.exitCode !== null) throw new Error(`postgres exited (${server.exitCode}): ${logTail()}`);
     try {
       execFileSync(pgIsReady, ['-h', '127.0.0.1', '-p', String(port), '-q'], { stdio: 'ignore' });
       return;
@@ -130,7 +130,7 @@ async function waitUntilReady(pgIsReady: string, port: number, server: ChildProc
     }
   }
   server.kill('SIGKILL');
-  throw new Error(`postgres did not become ready on port ${port}: ${output.join('').slice(-2000)}`);
+  throw new Error(`postgres did not become ready on port ${port}: ${logTail()}`);
 }
 
 /** Removes a cluster's folder (after stop()). */
