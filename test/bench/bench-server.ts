@@ -124,6 +124,8 @@ async function main(): Promise<void> {
   });
   listener.keepAliveTimeout = 60_000;
 
+  // The parent gone (interrupted, crashed): nothing will drive or stop this server any more.
+  process.on('disconnect', () => process.exit(0));
   process.on('message', (message: ServerRequest) => {
     switch (message.type) {
       case 'rss':

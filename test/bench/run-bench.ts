@@ -186,6 +186,9 @@ async function postgresFor(log: (line: string) => void): Promise<{ target: Postg
   // fsync on (fast: false): the intake answers after its COMMIT, and the point of that answer is durability.
   const cluster = await startLocalCluster({ bin, dataDir: join(dir, 'data'), fast: false });
   const stop = () => {
+    // Interrupted: the bench's connections break as the server shuts down; nothing they report matters any more.
+    process.on('uncaughtException', () => undefined);
+    process.on('unhandledRejection', () => undefined);
     void stopCluster(cluster).finally(() => {
       removeCluster(dir);
       process.exit(130);

@@ -116,6 +116,8 @@ export async function seedEventLogPostgres(url: string, options: SeedOptions, lo
   const migrated = await openPostgres(url, { poolSize: 1, statementTimeoutMs: 0 });
   await migrated.close();
   const client = new Client({ connectionString: url });
+  // A connection the server drops (shutdown, restart) fails the pending query instead of crashing the process.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     await client.query('SET synchronous_commit = off');
