@@ -161,21 +161,6 @@ function slowestStatements<T extends { plan: string }>(statements: T[], count: n
   return [...statements].sort((a, b) => executionMs(b.plan) - executionMs(a.plan)).slice(0, count);
 }
 
-/**
- * Stops the throwaway cluster. As root the server runs under runuser, which does not pass the SIGINT of
- * LocalCluster.stop() on to it (stop() would wait for ever), so the postmaster itself (postmaster.pid's first line)
- * gets SIGINT, PostgreSQL's fast shutdown; stop() then sees runuser exit with it.
- */
-async function stopCluster(cluster: LocalCluster): Promise<void> {
-  try {
-    const pid = Number(readFileSync(join(cluster.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    if (Number.isInteger(pid) && pid > 0) process.kill(pid, 'SIGINT');
-  } catch {
-    // No pid file: the server is not running (or never started); stop() finds it exited.
-  }
-  await cluster.stop();
-}
-
 /** PostgreSQL for the run: BENCH_DATABASE_URL's server, else a throwaway cluster (fsync on), else none. */
 async function postgresFor(log: (line: string) => void): Promise<{ target: PostgresTarget | null; cluster: LocalCluster | null; note: string }> {
   const given = process.env.BENCH_DATABASE_URL;
@@ -189,7 +174,7 @@ async function postgresFor(log: (line: string) => void): Promise<{ target: Postg
     // Interrupted: the bench's connections break as the server shuts down; nothing they report matters any more.
     process.on('uncaughtException', () => undefined);
     process.on('unhandledRejection', () => undefined);
-    void stopCluster(cluster).finally(() => {
+    void cluster.stop().finally(() => {
       removeCluster(dir);
       process.exit(130);
     });
@@ -259,7 +244,7 @@ async function main() {
     log(`\nresults written to ${file}`);
   } finally {
     if (postgres.cluster) {
-      await stopCluster(postgres.cluster);
+      await postgres.cluster.stop();
       removeCluster(resolve(postgres.cluster.dataDir, '..'));
     }
   }

@@ -96,12 +96,33 @@ export async function startLocalCluster(options: { bin: string | null; dataDir: 
     process: server,
     stop: () =>
       new Promise<void>((done) => {
-        if (server.exitCode !== null) return done();
-        server.once('exit', () => done());
+        if (server.exitCode !== null || server.signalCode !== null) return done();
+        const force = setTimeout(() => signalPostmaster(dataDir, server, 'SIGKILL'), 30_000);
+        server.once('exit', () => {
+          clearTimeout(force);
+          done();
+        });
         // SIGINT: PostgreSQL's fast shutdown (rolls back open transactions, checkpoints, exits).
-        server.kill('SIGINT');
+        signalPostmaster(dataDir, server, 'SIGINT');
       }),
   };
+}
+
+/**
+ * Signals the postmaster itself (postmaster.pid's first line). As root the server runs under runuser, which does not
+ * pass signals on: signalling the child we spawned would wait for ever. runuser exits once the server has.
+ */
+function signalPostmaster(dataDir: string, server: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    if (Number.isInteger(pid) && pid > 0) {
+      process.kill(pid, signal);
+      return;
+    }
+  } catch {
+    // No pid file (not started, or already gone): signal what we spawned.
+  }
+  server.kill(signal);
 }
 
 function chownServerUser(dir: string): void {
