@@ -117,18 +117,24 @@ export function createProductRepository(db: PgDb): ProductRepository {
     recordSeen: async (siteId, productId, kartraName, seenAt) => {
       const at = toMs(seenAt);
       // A product seen without a name keeps the name it had: `coalesce` keeps the stored one when the new one is null.
-      // Times may arrive out of order, so the first and last seen only ever widen.
-      await db
-        .insert(products)
-        .values({ siteId, productId, kartraName: kartraName ?? null, firstSeenAt: at, lastSeenAt: at })
-        .onConflictDoUpdate({
-          target: [products.siteId, products.productId],
-          set: {
-            kartraName: sql`coalesce(excluded.kartra_name, ${products.kartraName})`,
-            firstSeenAt: sql`least(coalesce(${products.firstSeenAt}, excluded.first_seen_at), excluded.first_seen_at)`,
-            lastSeenAt: sql`greatest(coalesce(${products.lastSeenAt}, excluded.last_seen_at), excluded.last_seen_at)`,
-          },
-        });
+      // Times may arrive out of order, so the first and last seen only ever widen. The row is every purchase's of the
+      // product: SKIP LOCKED leaves it to a unit already writing it rather than queue behind that unit's commit (the
+      // intake writes a sighting only when it tells something new, to the minute).
+      const updated = await db
+        .update(products)
+        .set({
+          kartraName: sql`coalesce(${kartraName ?? null}::text, ${products.kartraName})`,
+          firstSeenAt: sql`least(coalesce(${products.firstSeenAt}, ${at}::bigint), ${at}::bigint)`,
+          lastSeenAt: sql`greatest(coalesce(${products.lastSeenAt}, ${at}::bigint), ${at}::bigint)`,
+        })
+        .where(
+          sql`(${products.siteId}, ${products.productId}) = (select p.site_id, p.product_id from ${products} p where p.site_id = ${siteId} and p.product_id = ${productId} for update skip locked)`,
+        )
+        .returning({ productId: products.productId });
+      if (updated.length > 0) return;
+      // Not there yet (or another unit is writing it): a unit inserting the same product at once makes this one wait
+      // for it and then do nothing.
+      await db.insert(products).values({ siteId, productId, kartraName: kartraName ?? null, firstSeenAt: at, lastSeenAt: at }).onConflictDoNothing();
     },
     ensure: async (siteId, productId) => {
       // A concurrent unit inserting the same product makes this one wait for it and then do nothing.

@@ -59,7 +59,13 @@ export function createWebhookSecretRepository(db: PgDb): WebhookSecretRepository
         .where(and(eq(webhookSecrets.siteId, siteId), isNull(webhookSecrets.retiredAt)));
     },
     markUsed: async (secretId, usedAt) => {
-      await db.update(webhookSecrets).set({ lastUsedAt: toMs(usedAt) }).where(eq(webhookSecrets.id, secretId));
+      // Runs inside each delivery's unit. The units of a burst all read the same stale last use, and a plain UPDATE
+      // would queue every one on this row until the one before it commits; SKIP LOCKED lets the first write it and
+      // the others go on (the last use is kept to the minute anyway).
+      await db
+        .update(webhookSecrets)
+        .set({ lastUsedAt: sql`greatest(coalesce(${webhookSecrets.lastUsedAt}, 0), ${toMs(usedAt)}::bigint)` })
+        .where(sql`${webhookSecrets.id} = (select s.id from ${webhookSecrets} s where s.id = ${secretId} for update skip locked)`);
     },
   };
 }
