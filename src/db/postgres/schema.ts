@@ -177,7 +177,8 @@ export const webhookEvents = pgTable(
     index('webhook_events_site_product_idx').on(t.siteId, t.productId, t.id),
     index('webhook_events_site_email_idx').on(t.siteId, t.email, t.id),
     index('webhook_events_site_action_idx').on(t.siteId, t.action, t.id),
-    index('webhook_events_site_received_idx').on(t.siteId, t.receivedAt),
+    // With the id, a time range yields its ids from the index alone, newest first within each instant.
+    index('webhook_events_site_received_idx').on(t.siteId, t.receivedAt, t.id),
   ],
 );
 

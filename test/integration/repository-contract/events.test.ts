@@ -1,5 +1,5 @@
 import type { EventStatus, Member, Site } from '../../../src/domain/model';
-import type { EventOutcomeUpdate, NewPaymentFact, NewWebhookEvent, Repositories } from '../../../src/domain/ports';
+import type { EventOutcomeUpdate, EventQuery, NewPaymentFact, NewWebhookEvent, Repositories } from '../../../src/domain/ports';
 import { createTestStorage, testEngine, type TestStorage } from '../../support/storage';
 
 // The ports' contract for the webhook event log, payment facts and raw-body retention, as both adapters must keep
@@ -250,6 +250,31 @@ describe(`webhook events on ${testEngine}`, () => {
       expect((await walk(['unmapped'])).flat()).toEqual(unmapped);
       expect((await walk(['unmapped', 'applied'])).flat()).toEqual([...all].reverse());
     });
+  });
+
+  it('pages through an old time range under hundreds of newer events, and through several statuses, newest first', async () => {
+    // Past 200 newer events the PostgreSQL adapter reads a range through its own index instead of walking down from
+    // the newest event: the answers must not change with the path.
+    const all: { id: number; at: number; status: EventStatus }[] = [];
+    for (let index = 0; index < 260; index += 1) {
+      const status: EventStatus = index % 4 === 0 ? 'failed' : index % 4 === 1 ? 'unmapped' : 'applied';
+      all.push({ id: await receive({ status, receivedAt: later(index * MINUTE_MS) }), at: index, status });
+    }
+    const since = later(10 * MINUTE_MS);
+    const until = later(40 * MINUTE_MS);
+    const inRange = all.filter((event) => event.at >= 10 && event.at <= 40).map((event) => event.id).reverse();
+    const pageOf = async (filter: Partial<EventQuery>, limit: number) => ids(await repos.events.list(site.id, { ...filter, limit }));
+    expect(await pageOf({ since, until }, 50)).toEqual(inRange);
+    expect(await pageOf({ since, until }, 7)).toEqual(inRange.slice(0, 7));
+    expect(await pageOf({ since, until, beforeId: inRange[6] }, 7)).toEqual(inRange.slice(7, 14));
+    expect(await pageOf({ until }, 5)).toEqual(all.filter((event) => event.at <= 40).map((event) => event.id).reverse().slice(0, 5));
+
+    const failedOrUnmapped = all.filter((event) => event.status !== 'applied').map((event) => event.id).reverse();
+    expect(await pageOf({ statuses: ['failed', 'unmapped'] }, 30)).toEqual(failedOrUnmapped.slice(0, 30));
+    expect(await pageOf({ statuses: ['failed', 'unmapped'], beforeId: failedOrUnmapped[29] }, 30)).toEqual(failedOrUnmapped.slice(30, 60));
+    expect(await pageOf({ statuses: ['failed', 'unmapped'], since, until }, 100)).toEqual(
+      all.filter((event) => event.status !== 'applied' && event.at >= 10 && event.at <= 40).map((event) => event.id).reverse(),
+    );
   });
 
   it('lists the ids to re-apply in receipt order, leaving out events whose raw body was pruned', async () => {
