@@ -90,9 +90,6 @@ export function createAccessLevelRepository(db: Db): Sync<AccessLevelRepository>
   };
 }
 
-/** "Last used" is for spotting unused tokens; a minute's precision is plenty. */
-const TOKEN_USE_RESOLUTION_MS = 60_000;
-
 export function createApiTokenRepository(db: Db): Sync<ApiTokenRepository> {
   const p = sql.placeholder;
   const activeByHash = db
@@ -100,8 +97,7 @@ export function createApiTokenRepository(db: Db): Sync<ApiTokenRepository> {
     .from(apiTokens)
     .where(and(eq(apiTokens.tokenHash, p('tokenHash')), isNull(apiTokens.revokedAt)))
     .prepare();
-  // Every admin request authenticates; writing (and, with synchronous=FULL, syncing) a row on every read would make
-  // each GET cost a durable commit. The mark is written only when the stored one is older than the resolution.
+  // Conditional, so two requests that both read an old mark write it once (the domain decides the precision).
   const markTokenUsed = db
     .update(apiTokens)
     .set({ lastUsedAt: sql`${p('usedAt')}` })
@@ -116,8 +112,8 @@ export function createApiTokenRepository(db: Db): Sync<ApiTokenRepository> {
     },
     list: () => db.select().from(apiTokens).orderBy(asc(apiTokens.id)).all().map(toToken),
     revoke: (tokenId, at) => db.update(apiTokens).set({ revokedAt: toMs(at) }).where(and(eq(apiTokens.id, tokenId), isNull(apiTokens.revokedAt))).run().changes > 0,
-    markUsed: (tokenId, at) => {
-      markTokenUsed.run({ tokenId, usedAt: toMs(at), staleBefore: toMs(at) - TOKEN_USE_RESOLUTION_MS });
+    markUsed: (tokenId, at, unlessUsedSince) => {
+      markTokenUsed.run({ tokenId, usedAt: toMs(at), staleBefore: toMs(unlessUsedSince) });
     },
   };
 }

@@ -214,7 +214,8 @@ export interface ApiTokenRepository {
   findActiveByHash(tokenHash: string): Promise<ApiToken | null>;
   list(): Promise<ApiToken[]>;
   revoke(tokenId: number, at: Date): Promise<boolean>;
-  markUsed(tokenId: number, at: Date): Promise<void>;
+  /** Records a use at `at`, unless the token's last recorded use is at or after `unlessUsedSince` (kept to that precision). */
+  markUsed(tokenId: number, at: Date, unlessUsedSince: Date): Promise<void>;
 }
 
 /** Admin users are not site-scoped: one admin may administer several sites, listed by siteIds(). */

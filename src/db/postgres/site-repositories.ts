@@ -109,9 +109,6 @@ export function createAccessLevelRepository(db: PgDb): AccessLevelRepository {
   };
 }
 
-/** "Last used" is for spotting unused tokens; a minute's precision is plenty. */
-const TOKEN_USE_RESOLUTION_MS = 60_000;
-
 export function createApiTokenRepository(db: PgDb): ApiTokenRepository {
   return {
     create: async ({ name, tokenHash, tokenPrefix, siteId, createdAt }) =>
@@ -133,13 +130,12 @@ export function createApiTokenRepository(db: PgDb): ApiTokenRepository {
         .where(and(eq(apiTokens.id, tokenId), isNull(apiTokens.revokedAt)));
       return (result.rowCount ?? 0) > 0;
     },
-    // Every admin request authenticates; writing a row on every read would make each GET a write (a WAL record and a
-    // dead tuple). The mark is written only when the stored one is older than the resolution.
-    markUsed: async (tokenId, at) => {
+    // Conditional, so two requests that both read an old mark write it once (the domain decides the precision).
+    markUsed: async (tokenId, at, unlessUsedSince) => {
       await db
         .update(apiTokens)
         .set({ lastUsedAt: toMs(at) })
-        .where(and(eq(apiTokens.id, tokenId), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, toMs(at) - TOKEN_USE_RESOLUTION_MS))));
+        .where(and(eq(apiTokens.id, tokenId), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, toMs(unlessUsedSince)))));
     },
   };
 }

@@ -4,6 +4,12 @@ import type { Clock, Repositories } from '../ports';
 import { generateSecret, hashSecret } from '../secrets';
 
 const TOKEN_PREFIX = 'ka_';
+/**
+ * "Last used" is for spotting unused tokens; a minute's precision is plenty. Every admin request authenticates, and
+ * writing the mark each time would make every GET a write (a durable commit on SQLite, a round trip and a dead tuple
+ * on PostgreSQL): the token just read says whether its mark is due.
+ */
+const TOKEN_USE_RESOLUTION_MS = 60_000;
 
 export type TokenService = ReturnType<typeof createTokenService>;
 
@@ -24,7 +30,9 @@ export function createTokenService({ repos, clock }: { repos: Repositories; cloc
     if (!presented || !presented.startsWith(TOKEN_PREFIX) || presented.length > 200) throw new UnauthenticatedError();
     const record = await repos.tokens.findActiveByHash(hashSecret(presented));
     if (!record) throw new UnauthenticatedError();
-    await repos.tokens.markUsed(record.id, clock.now());
+    const now = clock.now();
+    const unlessUsedSince = new Date(now.getTime() - TOKEN_USE_RESOLUTION_MS);
+    if (!record.lastUsedAt || record.lastUsedAt < unlessUsedSince) await repos.tokens.markUsed(record.id, now, unlessUsedSince);
     return record;
   }
 
