@@ -176,6 +176,27 @@ describePostgresOnly('several service instances on one PostgreSQL', () => {
     for (const secret of [site.webhookSecret, site.apiToken, site.ipnSecret]) expect(log.includes(secret)).toBe(false);
   }, 600_000);
 
+  it('holds one source to one hook allowance across both processes', async () => {
+    const site = await provisionSite(database.env, { '558475': ['Foundations'] });
+    // A burst of 20 and next to no refill: what one source may send is fixed, whichever instance it reaches.
+    const [first, second] = await startInstances({ HOOK_RATE_BURST: '20', HOOK_RATE_PER_SECOND: '0.01' });
+    if (!first || !second) throw new Error('two instances expected');
+    const statuses: number[] = [];
+    for (let serial = 0; serial < 40; serial++) {
+      const instance = serial % 2 === 0 ? first : second;
+      const response = await fetch(`${instance.baseUrl}${site.hookPath}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: distinctPurchase(serial).body });
+      await response.text();
+      statuses.push(response.status);
+    }
+    await db.connect();
+    const [stored] = await rows<{ n: number }>('select count(*)::int as n from webhook_events');
+    reportFigure('multi-instance rate limit', { sent: 40, accepted: statuses.filter((status) => status === 200).length, refused: statuses.filter((status) => status === 429).length, stored: stored?.n ?? -1 });
+    // Each process alone would have let all 40 through (20 each).
+    expect(statuses.filter((status) => status === 200)).toHaveLength(20);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(20);
+    expect(stored?.n).toBe(20);
+  }, 120_000);
+
   it('answers /healthz 503 when the database stops answering, and 200 again when it is back', async () => {
     const [instance] = await startInstances({}, 1);
     if (!instance) throw new Error('one instance expected');
