@@ -49,6 +49,21 @@ function asConcurrentUpdate(error: unknown): unknown {
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
+/**
+ * Runs `work` again after it lost a race (isRetryable), up to `maxRetries` times, with jittered backoff so two units
+ * that collided do not collide again in step. `work` must start a fresh transaction each time.
+ */
+export async function retryLostRaces<T>(work: () => Promise<T>, maxRetries = 8): Promise<T> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (tries >= maxRetries || !isRetryable(error)) throw error;
+      await sleep(Math.random() * Math.min(100, 2 ** tries * 5));
+    }
+  }
+}
+
 export interface PostgresDatabase {
   pool: Pool;
   db: PgDb;
@@ -166,17 +181,10 @@ export async function openPostgres(url: string, options: PostgresOptions): Promi
     }
   }
 
-  const transaction: RunInTransaction = async <T>(work: (tx: Tx) => Promise<T>): Promise<T> => {
-    for (let tries = 0; ; tries++) {
-      try {
-        return await attempt(work);
-      } catch (error) {
-        if (tries >= maxRetries || !isRetryable(error)) throw asConcurrentUpdate(error);
-        // Jittered backoff, so two units that collided do not collide again in step.
-        await sleep(Math.random() * Math.min(100, 2 ** tries * 5));
-      }
-    }
-  };
+  const transaction: RunInTransaction = <T>(work: (tx: Tx) => Promise<T>): Promise<T> =>
+    retryLostRaces(() => attempt(work), maxRetries).catch((error: unknown) => {
+      throw asConcurrentUpdate(error);
+    });
 
   return {
     pool,

@@ -1,6 +1,6 @@
 import { eq, inArray, sql } from 'drizzle-orm';
 import type { AttemptCountStore, CountedKey, TakenSlot, TokenBucketStore } from '../../domain/ports';
-import { isRetryable, type PgDb } from './database';
+import { retryLostRaces, type PgDb } from './database';
 import { attemptWindows, rateLimitBuckets } from './schema';
 
 /*
@@ -9,18 +9,6 @@ import { attemptWindows, rateLimitBuckets } from './schema';
  * and every check-and-spend is one atomic step there, so concurrent requests on any number of instances never spend
  * more than the limit allows.
  */
-
-/** Retries a unit that lost a race (deadlock, serialisation failure); each retry is a fresh transaction. */
-async function withRetries<T>(work: () => Promise<T>, maxRetries = 8): Promise<T> {
-  for (let tries = 0; ; tries++) {
-    try {
-      return await work();
-    } catch (error) {
-      if (tries >= maxRetries || !isRetryable(error)) throw error;
-      await new Promise((done) => setTimeout(done, Math.random() * Math.min(100, 2 ** tries * 5)));
-    }
-  }
-}
 
 /** JavaScript's string order: any fixed total order will do, as long as every take locks its keys in it. */
 const byKey = (a: CountedKey, b: CountedKey) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
@@ -117,7 +105,7 @@ export function createPgAttemptCountStore(db: PgDb): AttemptCountStore {
 
   return {
     take: (keys, nowMs, windowMs) =>
-      withRetries(() =>
+      retryLostRaces(() =>
         db.transaction(async (tx) => {
           const now = Math.floor(nowMs);
           const rows = [];
