@@ -3,7 +3,7 @@ import type { GrantRepository } from '../domain/ports';
 import type { Sync } from './sync';
 import type { Db } from './database';
 import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
-import { toGrant, toGrantHistoryEntry } from './grant-rows';
+import { newGrantColumns, toGrant, toGrantHistoryEntry } from './grant-rows';
 import { grantHistory, grants } from './schema';
 import { toMs, toMsOrNull } from './time-columns';
 
@@ -82,20 +82,7 @@ export function createGrantRepository(db: Db): Sync<GrantRepository> {
 
   return {
     create: (grant) => {
-      const row = insertGrant.get({
-        siteId: grant.siteId,
-        memberId: grant.memberId,
-        levelId: grant.levelId,
-        sourceType: grant.sourceType,
-        sourceKey: grant.sourceKey,
-        productId: grant.productId,
-        transactionId: grant.transactionId,
-        subscriptionId: grant.subscriptionId,
-        status: grant.status,
-        revokedReason: grant.revokedReason,
-        expiresAt: toMsOrNull(grant.expiresAt),
-        createdAt: toMs(grant.createdAt),
-      });
+      const row = insertGrant.get(newGrantColumns(grant));
       if (!row) throw new Error('inserting the grant returned no row');
       return toGrant(row);
     },

@@ -1,6 +1,6 @@
 import { and, asc, count, countDistinct, eq, inArray, isNotNull, lte, sql } from 'drizzle-orm';
 import type { GrantRepository } from '../../domain/ports';
-import { toGrant, toGrantHistoryEntry } from '../grant-rows';
+import { newGrantColumns, toGrant, toGrantHistoryEntry } from '../grant-rows';
 import { definedEntries } from '../prepared';
 import { toMs, toMsOrNull } from '../time-columns';
 import type { PgDb } from './database';
@@ -13,21 +13,7 @@ export function createGrantRepository(db: PgDb): GrantRepository {
       // violation and is retried, and then finds the other's grant, rather than carrying on with a row it did not read.
       const [row] = await db
         .insert(grants)
-        .values({
-          siteId: grant.siteId,
-          memberId: grant.memberId,
-          levelId: grant.levelId,
-          sourceType: grant.sourceType,
-          sourceKey: grant.sourceKey,
-          productId: grant.productId,
-          transactionId: grant.transactionId,
-          subscriptionId: grant.subscriptionId,
-          status: grant.status,
-          revokedReason: grant.revokedReason,
-          expiresAt: toMsOrNull(grant.expiresAt),
-          createdAt: toMs(grant.createdAt),
-          updatedAt: toMs(grant.createdAt),
-        })
+        .values({ ...newGrantColumns(grant), updatedAt: toMs(grant.createdAt) })
         .returning();
       if (!row) throw new Error('inserting the grant returned no row');
       return toGrant(row);
