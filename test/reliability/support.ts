@@ -3,7 +3,7 @@ import type { Express } from 'express';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { request as httpRequest, type Agent, type IncomingHttpHeaders, type Server } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { composeServices } from '../../src/compose';
@@ -73,17 +73,8 @@ export function distinctPurchase(serial: number, productId = '558475'): { transa
   return { transactionId, email, body: JSON.stringify(body) };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
+/** The service's own helper (src/db/postgres/local-cluster.ts), which the throwaway clusters use too. */
+export { freePort } from '../../src/db/postgres/local-cluster';
 
 export const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
