@@ -48,6 +48,28 @@ describe('webhook intake rules', () => {
     });
   });
 
+  describe('discovered products', () => {
+    it("moves a product's last sighting to the minute: a purchase within a minute of the last leaves it, a later one moves it", async () => {
+      const lastSeen = async () => {
+        const response = await t.api.get(`/sites/${site.siteId}/discovered-products`).expect(200);
+        return (response.body as { products: { productId: string; lastSeenAt: string | null; firstSeenAt: string | null }[] }).products.find((product) => product.productId === '558475');
+      };
+      const buy = (transactionId: string) => postOutbound(t, site.hookPath, withTransaction(outboundFixture(DANA_BUY) as Record<string, unknown>, { transaction_id: transactionId })).expect(200);
+      await buy('seen-1');
+      const first = await lastSeen();
+      expect(first?.lastSeenAt).toBe(first?.firstSeenAt);
+
+      t.clock.advanceMs(59_000);
+      await buy('seen-2');
+      expect((await lastSeen())?.lastSeenAt).toBe(first?.lastSeenAt);
+
+      t.clock.advanceMs(2_000);
+      await buy('seen-3');
+      expect((await lastSeen())?.lastSeenAt).toBe(t.clock.now().toISOString());
+      expect((await lastSeen())?.firstSeenAt).toBe(first?.firstSeenAt);
+    });
+  });
+
   describe('order of arrival', () => {
     it('leaves no access when a full refund arrives before its purchase', async () => {
       await buildMapping(t, site, '558475', ['Foundations']);
