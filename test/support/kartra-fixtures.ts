@@ -42,3 +42,20 @@ export function withTransaction(body: Record<string, unknown>, changes: Record<s
   Object.assign(copy.action_details.transaction_details, changes);
   return copy as unknown as Record<string, unknown>;
 }
+
+/** Our own tag and membership fixtures (test/fixtures/kartra-assets), invented in Kartra's documented shape. */
+export const ASSET_FIXTURES_DIR = resolve(__dirname, '../fixtures/kartra-assets');
+
+export function assetFixtureText(name: string): string {
+  return readFileSync(join(ASSET_FIXTURES_DIR, name), 'utf8');
+}
+
+export function assetFixture(name: string): Record<string, unknown> {
+  return JSON.parse(assetFixtureText(name)) as Record<string, unknown>;
+}
+
+export function listAssetFixtures(): string[] {
+  return readdirSync(ASSET_FIXTURES_DIR)
+    .filter((name) => name.endsWith('.json'))
+    .sort();
+}

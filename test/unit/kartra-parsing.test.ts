@@ -1,7 +1,17 @@
-import { OUTBOUND_MONEY_ACTIONS, OUTBOUND_OTHER_ACTIONS } from '../../src/domain/kartra/kartra-actions';
-import type { KartraEvent, LeadIdentity, ParseResult, TransactionFacts } from '../../src/domain/kartra/kartra-event';
+import { OUTBOUND_ASSET_ACTIONS, OUTBOUND_MONEY_ACTIONS, OUTBOUND_OTHER_ACTIONS } from '../../src/domain/kartra/kartra-actions';
+import { isMoneyEvent, type AssetEvent, type AssetReference, type KartraEvent, type LeadIdentity, type ParseResult, type TransactionFacts } from '../../src/domain/kartra/kartra-event';
 import { parseKartraBody } from '../../src/domain/kartra/parse-kartra-body';
-import { ipnFixtureBody, ipnFixtureFields, listFixtures, outboundFixture, outboundFixtureText, variantFixture } from '../support/kartra-fixtures';
+import {
+  assetFixture,
+  assetFixtureText,
+  ipnFixtureBody,
+  ipnFixtureFields,
+  listAssetFixtures,
+  listFixtures,
+  outboundFixture,
+  outboundFixtureText,
+  variantFixture,
+} from '../support/kartra-fixtures';
 
 const ZONE = 'America/New_York';
 
@@ -128,17 +138,25 @@ function other(action: string, asset: { type: string; id: string; name: string }
   return { kind: 'other', channel: 'outbound', action, knownAction: true, lead: dana, asset };
 }
 
+function assetEvent(action: string, change: AssetEvent['change'], asset: AssetReference, lead: LeadIdentity = dana): KartraEvent {
+  return { kind: 'asset', channel: 'outbound', action, change, asset, lead };
+}
+
+const foundationsLevel: AssetReference = { kind: 'membership', membershipId: '4402', membershipName: 'Watercolor Academy', levelId: '8810', levelName: 'Foundations' };
+const studioLevel: AssetReference = { kind: 'membership', membershipId: '4402', membershipName: 'Watercolor Academy', levelId: '8811', levelName: 'Studio Members' };
+const studioTag: AssetReference = { kind: 'tag', tagId: '70113', tagName: 'Studio Member - Active' };
+
 const expectedOutbound: Record<string, KartraEvent> = {
   '01-list_subscription.dana.json': other('list_subscription', { type: 'list', id: '3301', name: 'Watercolor Tips Newsletter' }),
   '02-buy_product.one-time.dana.json': money('purchase', 'outbound', 'buy_product', dana, '9130021'),
-  '03-membership_granted.dana.foundations.json': other('membership_granted', { type: 'membership', id: '8810', name: 'Foundations' }),
+  '03-membership_granted.dana.foundations.json': assetEvent('membership_granted', 'assigned', foundationsLevel),
   '04-partial_refund_product.dana.json': money('partial_refund', 'outbound', 'partial_refund_product', dana, '9130544'),
   '05-buy_product.subscription-first-payment.dana.json': money('purchase', 'outbound', 'buy_product', dana, '9131507'),
-  '06-assign_tag.dana.json': other('assign_tag', { type: 'tag', id: '70113', name: 'Studio Member - Active' }),
-  '07-membership_granted.dana.studio.json': other('membership_granted', { type: 'membership', id: '8811', name: 'Studio Members' }),
+  '06-assign_tag.dana.json': assetEvent('assign_tag', 'assigned', studioTag),
+  '07-membership_granted.dana.studio.json': assetEvent('membership_granted', 'assigned', studioLevel),
   '08-cancel_subscription.dana.json': money('subscription_cancel', 'outbound', 'cancel_subscription', dana, '9159004'),
-  '09-membership_revoked.dana.studio.json': other('membership_revoked', { type: 'membership', id: '8811', name: 'Studio Members' }),
-  '10-unassign_tag.dana.json': other('unassign_tag', { type: 'tag', id: '70113', name: 'Studio Member - Active' }),
+  '09-membership_revoked.dana.studio.json': assetEvent('membership_revoked', 'removed', studioLevel),
+  '10-unassign_tag.dana.json': assetEvent('unassign_tag', 'removed', studioTag),
   '11-buy_product.one-time.sam.json': money('purchase', 'outbound', 'buy_product', sam, '9133410'),
   '12-refund_product.sam.json': money('refund', 'outbound', 'refund_product', sam, '9135876'),
 };
@@ -270,7 +288,7 @@ describe('outbound actions', () => {
 
   it('knows exactly the 25 action strings Kartra documents (REFERENCE.md §6.8)', () => {
     expect(documentedActions).toHaveLength(25);
-    expect([...Object.keys(OUTBOUND_MONEY_ACTIONS), ...OUTBOUND_OTHER_ACTIONS].sort()).toEqual([...documentedActions].sort());
+    expect([...Object.keys(OUTBOUND_MONEY_ACTIONS), ...Object.keys(OUTBOUND_ASSET_ACTIONS), ...OUTBOUND_OTHER_ACTIONS].sort()).toEqual([...documentedActions].sort());
   });
 
   it.each([
@@ -285,7 +303,7 @@ describe('outbound actions', () => {
     expect(eventOf(parseJson(body))).toMatchObject({ kind, channel: 'outbound', action, lead: sam, transaction: { productId: '558475' } });
   });
 
-  it.each(documentedActions.filter((action) => !(action in OUTBOUND_MONEY_ACTIONS)))('recognises %s as a known action that changes no access', (action) => {
+  it.each(documentedActions.filter((action) => !(action in OUTBOUND_MONEY_ACTIONS) && !(action in OUTBOUND_ASSET_ACTIONS)))('recognises %s as a known action that changes no access', (action) => {
     const result = parseJson({ lead: { id: '48213977', email: 'dana.whitfield@example.com' }, action, action_details: { video: { video_id: '5', video_name: 'Intro' } } });
     expect(result).toMatchObject({ ok: true, event: { kind: 'other', action, knownAction: true, lead: { leadId: '48213977' } }, notes: [] });
   });
@@ -308,7 +326,7 @@ describe('outbound actions', () => {
 
 describe('tolerance: variants normalise to the same event', () => {
   const moneyFixtures = Object.entries(expectedOutbound)
-    .filter(([, event]) => event.kind !== 'other')
+    .filter(([, event]) => isMoneyEvent(event))
     .map(([name]) => name);
 
   it.each(moneyFixtures)('%s with numbers sent as JSON ints and floats instead of strings', (name) => {
@@ -551,5 +569,271 @@ describe('bodies that are not Kartra events', () => {
 
   it('a money action without transaction_details is not ok', () => {
     expect(errorOf(parseJson({ lead: { id: '1' }, action: 'refund_product', action_details: { tag: {} } }))).toMatch(/without action_details.transaction_details/);
+  });
+});
+
+const lee: LeadIdentity = { leadId: '48230001', email: 'lee.park@example.com', firstName: 'Lee', lastName: 'Park' };
+const proCourseTag: AssetReference = { kind: 'tag', tagId: '70200', tagName: 'CheckoutJoy - Pro Course' };
+const proMembersLevel: AssetReference = { kind: 'membership', membershipId: '4402', membershipName: 'Watercolor Academy', levelId: '8812', levelName: 'Pro Members' };
+
+const expectedAssetFixtures: Record<string, KartraEvent> = {
+  '01-assign_tag.nested.lee.json': assetEvent('assign_tag', 'assigned', proCourseTag, lee),
+  '02-unassign_tag.nested.lee.json': assetEvent('unassign_tag', 'removed', proCourseTag, lee),
+  '03-membership_granted.nested.lee.json': assetEvent('membership_granted', 'assigned', proMembersLevel, lee),
+  '04-membership_revoked.nested.lee.json': assetEvent('membership_revoked', 'removed', proMembersLevel, lee),
+  '05-membership_granted.flat.lee.json': assetEvent('membership_granted', 'assigned', proMembersLevel, lee),
+  '06-membership_granted.names-only.lee.json': assetEvent('membership_granted', 'assigned', { kind: 'membership', membershipName: 'watercolor academy', levelName: 'PRO members' }, lee),
+  '07-assign_tag.email-only.json': assetEvent('assign_tag', 'assigned', { kind: 'tag', tagName: 'CheckoutJoy - Pro Course' }, { email: 'lee.park@example.com' }),
+  '08-assign_tag.numbers.lee.json': assetEvent('assign_tag', 'assigned', proCourseTag, lee),
+  '09-refund_product.buyer-keys.json': {
+    kind: 'refund',
+    channel: 'outbound',
+    action: 'refund_product',
+    lead: lee,
+    transaction: {
+      ...foundations,
+      transactionId: '9171204',
+      parentTransactionId: '9170566',
+      amountCents: 19700,
+      occurredAtRaw: '2025-07-08 13:45:09',
+      occurredAt: new Date('2025-07-08T17:45:09Z'),
+    },
+  },
+};
+
+function assetJson(name: string): JsonObject {
+  return assetFixture(name) as JsonObject;
+}
+
+function actionDetails(body: JsonObject): JsonObject {
+  return body.action_details as JsonObject;
+}
+
+/** Lee's tag assign (01) with `action_details` replaced. */
+function tagBody(details: Json, lead: Json = assetJson('01-assign_tag.nested.lee.json').lead as Json): JsonObject {
+  return { lead, action: 'assign_tag', action_details: details };
+}
+
+describe('tag and membership fixtures (test/fixtures/kartra-assets)', () => {
+  it('has an expectation for every fixture on disk', () => {
+    expect(listAssetFixtures()).toEqual(Object.keys(expectedAssetFixtures));
+  });
+
+  it.each(Object.entries(expectedAssetFixtures))('parses %s to the expected typed event with no notes', (name, expected) => {
+    expect(parseJson(assetFixtureText(name))).toEqual({ ok: true, event: expected, notes: [] });
+  });
+
+  it.each([
+    ['assign_tag', 'assigned'],
+    ['unassign_tag', 'removed'],
+    ['membership_granted', 'assigned'],
+    ['membership_revoked', 'removed'],
+  ])('%s is an asset event that %s its asset, never an other event', (action, change) => {
+    const body = assetJson(action.includes('tag') ? '01-assign_tag.nested.lee.json' : '03-membership_granted.nested.lee.json');
+    body.action = action;
+    expect(eventOf(parseJson(body))).toEqual(assetEvent(action, change as AssetEvent['change'], action.includes('tag') ? proCourseTag : proMembersLevel, lee));
+  });
+
+  it('reads the action case-insensitively', () => {
+    const body = assetJson('02-unassign_tag.nested.lee.json');
+    body.action = 'UnAssign_Tag';
+    expect(eventOf(parseJson(body))).toEqual(expectedAssetFixtures['02-unassign_tag.nested.lee.json']);
+  });
+
+  it('a whole body of numbers parses like the string one, for memberships too', () => {
+    const numbers = mapStrings(assetJson('03-membership_granted.nested.lee.json'), (text) => (/^[1-9]\d*$/.test(text) ? Number(text) : text));
+    expect(actionDetails(numbers as JsonObject).membership).toMatchObject({ membership_id: 4402, level_id: 8812 });
+    expect(parseJson(numbers)).toEqual({ ok: true, event: expectedAssetFixtures['03-membership_granted.nested.lee.json'], notes: [] });
+  });
+
+  it('a flat tag (tag_id and tag_name on action_details) parses like the nested one', () => {
+    expect(parseJson(tagBody({ tag_id: '70200', tag_name: 'CheckoutJoy - Pro Course' }))).toEqual({ ok: true, event: expectedAssetFixtures['01-assign_tag.nested.lee.json'], notes: [] });
+  });
+
+  it('the nested object wins field by field, and flat keys fill what it lacks', () => {
+    const body = tagBody({ tag: { tag_name: 'CheckoutJoy - Pro Course' }, tag_id: 70200, tag_name: 'Something Else' });
+    expect(eventOf(parseJson(body))).toEqual(expectedAssetFixtures['01-assign_tag.nested.lee.json']);
+  });
+
+  it('ids and names are trimmed, names keep their case, ids lose leading zeros', () => {
+    const body = tagBody({ tag: { tag_id: ' 070200 ', tag_name: '  CheckoutJoy - Pro Course\t' } });
+    expect(eventOf(parseJson(body))).toEqual(expectedAssetFixtures['01-assign_tag.nested.lee.json']);
+  });
+
+  it.each(['N/A', '', null, 'missing'] as const)('%s for a tag id or name is "none", and the other part still names the tag', (empty) => {
+    const tag: JsonObject = { tag_id: '70200', tag_name: 'CheckoutJoy - Pro Course' };
+    if (empty === 'missing') delete tag.tag_id;
+    else tag.tag_id = empty;
+    expect(parseJson(tagBody({ tag }))).toEqual({ ok: true, event: assetEvent('assign_tag', 'assigned', { kind: 'tag', tagName: 'CheckoutJoy - Pro Course' }, lee), notes: [] });
+  });
+
+  it('a level named by id alone is enough', () => {
+    const body = assetJson('03-membership_granted.nested.lee.json');
+    actionDetails(body).membership = { level_id: '8812' };
+    expect(eventOf(parseJson(body))).toEqual(assetEvent('membership_granted', 'assigned', { kind: 'membership', levelId: '8812' }, lee));
+  });
+
+  it('keys it does not know in action_details change nothing and are not noted', () => {
+    const body = assetJson('01-assign_tag.nested.lee.json');
+    Object.assign(actionDetails(body), { source: 'checkoutjoy', extra_block: { anything: true } });
+    Object.assign(actionDetails(body).tag as JsonObject, { tag_color: 'blue', tag_group: { id: 3 } });
+    expect(parseJson(body)).toEqual({ ok: true, event: expectedAssetFixtures['01-assign_tag.nested.lee.json'], notes: [] });
+  });
+
+  it('an unreadable tag id is noted and treated as missing; the name still names the tag', () => {
+    const result = parseJson(tagBody({ tag: { tag_id: { value: 70200 }, tag_name: 'CheckoutJoy - Pro Course' } }));
+    expect(eventOf(result)).toEqual(assetEvent('assign_tag', 'assigned', { kind: 'tag', tagName: 'CheckoutJoy - Pro Course' }, lee));
+    expect(result.ok && result.notes).toEqual([{ path: 'action_details.tag.tag_id', message: expect.stringContaining('unreadable') }]);
+  });
+});
+
+describe('tag and membership events that cannot be applied', () => {
+  it.each<[string, Json]>([
+    ['an empty tag object', { tag: {} }],
+    ['a tag of empty values', { tag: { tag_id: 'N/A', tag_name: '  ' } }],
+    ['a tag id of 0', { tag: { tag_id: 0 } }],
+    ['no tag object at all', { list: { list_id: '3301', list_name: 'Newsletter' } }],
+    ['empty action_details', {}],
+  ])('an assign_tag with %s names no tag', (_label, details) => {
+    expect(errorOf(parseJson(tagBody(details)))).toBe('"assign_tag" names no tag');
+  });
+
+  it('an assign_tag without action_details names no tag', () => {
+    const body = tagBody({});
+    delete body.action_details;
+    expect(parseJson(body)).toMatchObject({ ok: false, channel: 'outbound', error: '"assign_tag" names no tag' });
+  });
+
+  it.each<[string, Json]>([
+    ['only its membership', { membership: { membership_id: '4402', membership_name: 'Watercolor Academy' } }],
+    ['an empty membership', { membership: {} }],
+    ['empty values', { membership: { level_id: '', level_name: null } }],
+  ])('a membership event with %s names no membership level', (_label, details) => {
+    for (const action of ['membership_granted', 'membership_revoked']) {
+      const body = assetJson('03-membership_granted.nested.lee.json');
+      body.action = action;
+      body.action_details = details;
+      expect(errorOf(parseJson(body))).toBe(`"${action}" names no membership level`);
+    }
+  });
+
+  it('without a lead id and a usable email it cannot tell whose tag changed', () => {
+    const withoutLead = tagBody({ tag: { tag_id: '70200' } });
+    delete withoutLead.lead;
+    expect(errorOf(parseJson(withoutLead))).toMatch(/no lead id and no usable email/);
+    const result = parseJson(tagBody({ tag: { tag_id: '70200' } }, { id: 'N/A', email: 'lee.park at example.com', first_name: 'Lee' }));
+    expect(errorOf(result)).toMatch(/no lead id and no usable email/);
+    expect(!result.ok && result.issues).toEqual([{ path: 'lead.email', message: 'not an email address; ignored' }]);
+  });
+
+  it('without a lead id and a usable email it cannot tell whose membership changed', () => {
+    const body = assetJson('04-membership_revoked.nested.lee.json');
+    body.lead = { first_name: 'Lee', last_name: 'Park' };
+    expect(errorOf(parseJson(body))).toBe('no lead id and no usable email: cannot tell whose membership changed');
+  });
+
+  it('a lead id alone is enough', () => {
+    expect(eventOf(parseJson(tagBody({ tag: { tag_id: '70200' } }, { id: 48230001 })))).toEqual(assetEvent('assign_tag', 'assigned', { kind: 'tag', tagId: '70200' }, { leadId: '48230001' }));
+  });
+});
+
+describe('the time of a tag or membership change', () => {
+  const assigned = (details: Json) => eventOf(parseJson(tagBody(details))) as AssetEvent;
+
+  it('is undefined when the event carries none, as Kartra documents', () => {
+    const event = eventOf(parseJson(assetFixtureText('01-assign_tag.nested.lee.json')));
+    expect(event).not.toHaveProperty('occurredAtRaw');
+    expect(event).not.toHaveProperty('occurredAt');
+  });
+
+  it.each<[string, Json]>([
+    ['assigned_date in the tag object', { tag: { ...proCourseTagJson(), assigned_date: '2025-07-01 09:31:40' } }],
+    ['date in the tag object', { tag: { ...proCourseTagJson(), date: '2025-07-01 09:31:40' } }],
+    ['date on action_details', { tag: proCourseTagJson(), date: '2025-07-01 09:31:40' }],
+    ['timestamp on action_details', { tag: proCourseTagJson(), timestamp: '2025-07-01 09:31:40 EST' }],
+  ])('is read from %s as a Kartra time', (_label, details) => {
+    const event = assigned(details);
+    expect(event.occurredAt).toEqual(new Date('2025-07-01T13:31:40Z'));
+    expect(event.occurredAtRaw).toMatch(/^2025-07-01 09:31:40/);
+    expect(event.asset).toEqual(proCourseTag);
+  });
+
+  it('prefers the asset object to action_details', () => {
+    const event = assigned({ tag: { ...proCourseTagJson(), granted_date: '2025-07-01 09:31:40' }, date: '2025-06-30 08:00:00' });
+    expect(event.occurredAtRaw).toBe('2025-07-01 09:31:40');
+  });
+
+  it('is read from a date in the membership object', () => {
+    const body = assetJson('03-membership_granted.nested.lee.json');
+    (actionDetails(body).membership as JsonObject).granted_date = '2025-07-01 09:31:41';
+    expect(eventOf(parseJson(body))).toEqual({ ...expectedAssetFixtures['03-membership_granted.nested.lee.json'], occurredAtRaw: '2025-07-01 09:31:41', occurredAt: new Date('2025-07-01T13:31:41Z') });
+  });
+
+  it('ignores dates of other moments (an expiry, a renewal) and Kartra\'s "not set" date', () => {
+    const result = parseJson(tagBody({ tag: { ...proCourseTagJson(), expiry_date: '2026-07-01 00:00:00', next_renewal_date: '2025-08-01 00:00:00', removed_date: '0000-00-00 00:00:00' } }));
+    expect(result).toEqual({ ok: true, event: expectedAssetFixtures['01-assign_tag.nested.lee.json'], notes: [] });
+  });
+
+  it('keeps a date it cannot read as sent, with a note, and no instant', () => {
+    const result = parseJson(tagBody({ tag: { ...proCourseTagJson(), assigned_date: 'yesterday afternoon' } }));
+    expect(eventOf(result)).toEqual({ ...expectedAssetFixtures['01-assign_tag.nested.lee.json'], occurredAtRaw: 'yesterday afternoon' });
+    expect(result.ok && result.notes).toEqual([{ path: 'action_details.tag.assigned_date', message: '"yesterday afternoon" is not a Kartra time; receipt time used' }]);
+  });
+});
+
+function proCourseTagJson(): JsonObject {
+  return { tag_id: '70200', tag_name: 'CheckoutJoy - Pro Course' };
+}
+
+describe('the lead of every transaction event falls back to transaction_details', () => {
+  const buyerKeys: Record<string, string> = { lead_id: 'buyer_id', lead_email: 'buyer_email', lead_first_name: 'buyer_first_name', lead_last_name: 'buyer_last_name' };
+  const onlyBuyerKeys = (name: string): JsonObject => {
+    const body = outboundJson(name);
+    delete body.lead;
+    (body.action_details as JsonObject).transaction_details = Object.fromEntries(Object.entries(transactionDetails(body)).map(([key, value]) => [buyerKeys[key] ?? key, value]));
+    return body;
+  };
+
+  it.each([
+    ['a refund', '12-refund_product.sam.json'],
+    ['a partial refund', '04-partial_refund_product.dana.json'],
+    ['a cancellation', '08-cancel_subscription.dana.json'],
+    ['a purchase', '02-buy_product.one-time.dana.json'],
+  ])('%s without a lead object reads who from the buyer_* keys alone', (_label, name) => {
+    const body = onlyBuyerKeys(name);
+    expect(JSON.stringify(body)).not.toMatch(/"lead_(id|email|first_name|last_name)"/);
+    expect(parseJson(body)).toEqual({ ok: true, event: expectedOutbound[name], notes: [] });
+  });
+
+  it('the lead_* keys come before the buyer_* ones', () => {
+    const body = outboundJson('08-cancel_subscription.dana.json');
+    delete body.lead;
+    Object.assign(transactionDetails(body), { buyer_id: '1', buyer_email: 'someone.else@example.com', buyer_first_name: 'Someone', buyer_last_name: 'Else' });
+    expect(eventOf(parseJson(body)).lead).toEqual(dana);
+  });
+
+  it('a lead email that is no address falls back to the transaction email, with a note', () => {
+    const body = outboundJson('12-refund_product.sam.json');
+    (body.lead as JsonObject).email = 'sam.okafor(at)example.net';
+    const result = parseJson(body);
+    expect(eventOf(result).lead).toEqual(sam);
+    expect(result.ok && result.notes).toEqual([{ path: 'lead.email', message: 'not an email address; ignored' }]);
+  });
+
+  it('an IPN refund and cancellation named only by buyer_* keys parse like the lead_* ones', () => {
+    for (const name of ['09-refund.one-time.sam.txt', '07-cancellation.dana.txt']) {
+      const fields = ipnFixtureFields(name)
+        .filter(([key]) => key !== 'lead_username')
+        .map(([key, value]): [string, string] => [buyerKeys[key] ?? key, value]);
+      expect(fields.some(([key]) => key in buyerKeys)).toBe(false);
+      expect(parseForm(ipnForm(fields))).toEqual({ ok: true, event: expectedIpn[name], notes: [] });
+    }
+  });
+
+  it('an IPN lead_email that is no address falls back to buyer_email, with a note', () => {
+    const fields: [string, string][] = [...ipnFixtureFields('09-refund.one-time.sam.txt').map(([key, value]): [string, string] => [key, key === 'lead_email' ? 'garbled' : value]), ['buyer_email', 'Sam.Okafor@example.net']];
+    const result = parseForm(ipnForm(fields));
+    expect(eventOf(result)).toEqual(expectedIpn['09-refund.one-time.sam.txt']);
+    expect(result.ok && result.notes).toEqual([{ path: 'lead_email', message: 'not an email address; ignored' }]);
   });
 });

@@ -1,7 +1,7 @@
 import { transactionTypeKind } from './kartra-actions';
 import type { KartraEvent, ParseNote, ParseResult } from './kartra-event';
 import { readTransaction } from './outbound-parser';
-import { FieldReader, normaliseEmail, type WireRecord } from './kartra-values';
+import { FieldReader, type WireRecord } from './kartra-values';
 
 /**
  * Parses an IPN form post: flat transaction_*, product_*, lead_* (legacy buyer_*) fields with "N/A" for empty
@@ -12,12 +12,10 @@ export function parseIpnEvent(fields: WireRecord, timeZone: string): ParseResult
   const form = new FieldReader(fields, '', notes);
   const transactionType = form.text('transaction_type')?.toLowerCase();
   const ipnSecret = form.text('secret_key');
-  const leadEmailRaw = form.text('lead_email', 'buyer_email');
-  const email = normaliseEmail(leadEmailRaw);
-  if (leadEmailRaw && !email) notes.push({ path: 'lead_email', message: 'not an email address; ignored' });
+  // The current lead_* names first, then the legacy buyer_* ones (REFERENCE.md §7.4), field by field.
   const lead = {
     leadId: form.identifier('lead_id', 'buyer_id'),
-    email,
+    email: form.email('lead_email', 'buyer_email'),
     firstName: form.text('lead_first_name', 'buyer_first_name'),
     lastName: form.text('lead_last_name', 'buyer_last_name'),
   };

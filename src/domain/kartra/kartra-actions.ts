@@ -1,8 +1,9 @@
-import type { MoneyEventKind } from './kartra-event';
+import type { AssetEvent, AssetReference, MoneyEventKind } from './kartra-event';
 
 /**
  * Every outbound `action` string Kartra documents (REFERENCE.md §6.8: 24 pages, 25 strings). The ones that move
- * money map to a money event; the rest are recognised and logged as changing no access.
+ * money map to a money event, the tag and membership ones to an asset event; the rest are recognised and logged as
+ * changing no access.
  */
 export const OUTBOUND_MONEY_ACTIONS: Readonly<Record<string, MoneyEventKind>> = {
   buy_product: 'purchase',
@@ -11,11 +12,15 @@ export const OUTBOUND_MONEY_ACTIONS: Readonly<Record<string, MoneyEventKind>> = 
   cancel_subscription: 'subscription_cancel',
 };
 
+/** The tag and membership actions (REFERENCE.md §6.5, §6.6): which asset each names and which way it changes. */
+export const OUTBOUND_ASSET_ACTIONS: Readonly<Record<string, { asset: AssetReference['kind']; change: AssetEvent['change'] }>> = {
+  assign_tag: { asset: 'tag', change: 'assigned' },
+  unassign_tag: { asset: 'tag', change: 'removed' },
+  membership_granted: { asset: 'membership', change: 'assigned' },
+  membership_revoked: { asset: 'membership', change: 'removed' },
+};
+
 export const OUTBOUND_OTHER_ACTIONS: ReadonlySet<string> = new Set([
-  'membership_granted',
-  'membership_revoked',
-  'assign_tag',
-  'unassign_tag',
   'list_subscription',
   'list_unsubscription',
   'affiliate_signup',
@@ -54,6 +59,10 @@ export const TRANSACTION_TYPES: Readonly<Record<string, MoneyEventKind>> = {
  */
 export function outboundMoneyKind(action: string): MoneyEventKind | undefined {
   return Object.hasOwn(OUTBOUND_MONEY_ACTIONS, action) ? OUTBOUND_MONEY_ACTIONS[action] : undefined;
+}
+
+export function outboundAssetAction(action: string): (typeof OUTBOUND_ASSET_ACTIONS)[string] | undefined {
+  return Object.hasOwn(OUTBOUND_ASSET_ACTIONS, action) ? OUTBOUND_ASSET_ACTIONS[action] : undefined;
 }
 
 export function transactionTypeKind(transactionType: string): MoneyEventKind | undefined {

@@ -80,6 +80,21 @@ export class FieldReader {
     return value === '0' ? undefined : value;
   }
 
+  /**
+   * The first of `keys` that holds a usable email address, trimmed and lower-cased. One that is no address is noted
+   * and the next key tried, so a garbled current value still falls back to a legacy copy.
+   */
+  email(...keys: string[]): string | undefined {
+    for (const key of keys) {
+      const raw = this.text(key);
+      if (raw === undefined) continue;
+      const email = normaliseEmail(raw);
+      if (email) return email;
+      this.notes.push({ path: `${this.path}${key}`, message: 'not an email address; ignored' });
+    }
+    return undefined;
+  }
+
   integer(...keys: string[]): number | undefined {
     return this.read(keys, integerValue);
   }
