@@ -1,7 +1,7 @@
 import { fingerprintEvent } from '../../src/domain/kartra/fingerprint';
 import type { KartraEvent } from '../../src/domain/kartra/kartra-event';
 import { parseKartraBody } from '../../src/domain/kartra/parse-kartra-body';
-import { ipnFixtureBody, outboundFixture, outboundFixtureText, variantFixture, withTransaction } from '../support/kartra-fixtures';
+import { assetFixture, assetFixtureText, ipnFixtureBody, outboundFixture, outboundFixtureText, variantFixture, withTransaction } from '../support/kartra-fixtures';
 
 const ZONE = 'America/New_York';
 const receivedAt = new Date('2025-06-11T12:30:21Z');
@@ -82,5 +82,64 @@ describe('fingerprintEvent', () => {
     expect(fingerprint(tag, new Date(first.getTime() + 60_000))).toBe(fingerprint(tag, first));
     expect(fingerprint(tag, new Date(first.getTime() + 10 * 60_000))).not.toBe(fingerprint(tag, first));
     expect(fingerprint(outbound('10-unassign_tag.dana.json'), first)).not.toBe(fingerprint(tag, first));
+  });
+});
+
+describe('fingerprintEvent for tag and membership events', () => {
+  const asset = (name: string) => eventFrom(assetFixtureText(name));
+  const withDetails = (name: string, details: unknown, lead?: unknown) => {
+    const body = assetFixture(name);
+    body.action_details = details;
+    if (lead !== undefined) body.lead = lead;
+    return eventFrom(JSON.stringify(body));
+  };
+  const at = new Date('2025-07-01T13:30:00Z');
+  const inWindow = new Date(at.getTime() + 5 * 60_000);
+  const nextWindow = new Date(at.getTime() + 10 * 60_000);
+
+  it('gives the same tag assign twice within the window one fingerprint', () => {
+    expect(fingerprint(asset('01-assign_tag.nested.lee.json'), inWindow)).toBe(fingerprint(asset('01-assign_tag.nested.lee.json'), at));
+    expect(fingerprint(asset('08-assign_tag.numbers.lee.json'), inWindow)).toBe(fingerprint(asset('01-assign_tag.nested.lee.json'), at));
+  });
+
+  it('tells an assign from an unassign, and a grant from a revoke, of the same asset', () => {
+    expect(fingerprint(asset('02-unassign_tag.nested.lee.json'), at)).not.toBe(fingerprint(asset('01-assign_tag.nested.lee.json'), at));
+    expect(fingerprint(asset('04-membership_revoked.nested.lee.json'), at)).not.toBe(fingerprint(asset('03-membership_granted.nested.lee.json'), at));
+  });
+
+  it('counts the same change in a later window as a new event', () => {
+    expect(fingerprint(asset('01-assign_tag.nested.lee.json'), nextWindow)).not.toBe(fingerprint(asset('01-assign_tag.nested.lee.json'), at));
+    expect(fingerprint(asset('03-membership_granted.nested.lee.json'), nextWindow)).not.toBe(fingerprint(asset('03-membership_granted.nested.lee.json'), at));
+  });
+
+  it('identifies a tag named by name alone by its name, ignoring case and white space', () => {
+    const byName = fingerprint(asset('07-assign_tag.email-only.json'), at);
+    const lead = { email: 'lee.park@example.com' };
+    expect(fingerprint(withDetails('07-assign_tag.email-only.json', { tag: { tag_name: '  checkoutjoy -  PRO course ' } }, lead), at)).toBe(byName);
+    expect(fingerprint(withDetails('07-assign_tag.email-only.json', { tag: { tag_name: 'CheckoutJoy - Basic Course' } }, lead), at)).not.toBe(byName);
+  });
+
+  it('identifies a tag by its id when it has one, whatever its name says', () => {
+    const byId = fingerprint(asset('01-assign_tag.nested.lee.json'), at);
+    expect(fingerprint(withDetails('01-assign_tag.nested.lee.json', { tag: { tag_id: '70200', tag_name: 'Renamed in Kartra' } }), at)).toBe(byId);
+    expect(fingerprint(withDetails('01-assign_tag.nested.lee.json', { tag: { tag_id: '70201', tag_name: 'CheckoutJoy - Pro Course' } }), at)).not.toBe(byId);
+  });
+
+  it('identifies a level by membership and level id, else by the two names in any case and white space', () => {
+    const byId = fingerprint(asset('03-membership_granted.nested.lee.json'), at);
+    expect(fingerprint(asset('05-membership_granted.flat.lee.json'), at)).toBe(byId);
+    expect(fingerprint(withDetails('03-membership_granted.nested.lee.json', { membership: { membership_id: '4402', level_id: '8813' } }), at)).not.toBe(byId);
+    const byName = fingerprint(asset('06-membership_granted.names-only.lee.json'), at);
+    expect(fingerprint(withDetails('06-membership_granted.names-only.lee.json', { membership: { membership_name: 'Watercolor Academy', level_name: 'Pro Members' } }), at)).toBe(byName);
+    expect(fingerprint(withDetails('06-membership_granted.names-only.lee.json', { membership: { membership_name: 'Watercolor Academy', level_name: 'Studio Members' } }), at)).not.toBe(byName);
+    expect(byName).not.toBe(byId);
+  });
+
+  it('differs between people', () => {
+    const base = fingerprint(asset('01-assign_tag.nested.lee.json'), at);
+    expect(fingerprint(withDetails('01-assign_tag.nested.lee.json', { tag: { tag_id: '70200' } }, { id: '48230002' }), at)).not.toBe(base);
+    expect(fingerprint(withDetails('07-assign_tag.email-only.json', { tag: { tag_name: 'CheckoutJoy - Pro Course' } }, { email: 'kim.lee@example.com' }), at)).not.toBe(
+      fingerprint(asset('07-assign_tag.email-only.json'), at),
+    );
   });
 });
