@@ -32,6 +32,9 @@ export const sites = sqliteTable('sites', {
   quietFeedHours: integer('quiet_feed_hours').notNull().default(72),
   // Raw bodies older than this are pruned; the event rows, outcomes and access history stay.
   rawBodyRetentionDays: integer('raw_body_retention_days').notNull().default(90),
+  // Whether Kartra tag and membership events move access here; on by default, so a mapped tag or level grants.
+  tagAccess: integer('tag_access', { mode: 'boolean' }).notNull().default(true),
+  membershipAccess: integer('membership_access', { mode: 'boolean' }).notNull().default(true),
   createdAt: integer('created_at').notNull(),
 });
 
@@ -132,6 +135,48 @@ export const productLevels = sqliteTable(
   (t) => [primaryKey({ columns: [t.siteId, t.productId, t.levelId] }), index('product_levels_level_idx').on(t.levelId)],
 );
 
+// Kartra tags and membership levels ("assets") an event named or an admin mapped, under our own stable key (the
+// source key of the grants they give; see domain/assets/asset-identity.ts). Events without ids find theirs by kind and
+// match name, those with ids by kind and Kartra's id.
+export const kartraAssets = sqliteTable(
+  'kartra_assets',
+  {
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    kind: text('kind').notNull(),
+    kartraId: text('kartra_id'),
+    name: text('name'),
+    membershipId: text('membership_id'),
+    membershipName: text('membership_name'),
+    matchName: text('match_name'),
+    firstSeenAt: integer('first_seen_at'),
+    lastSeenAt: integer('last_seen_at'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.siteId, t.key] }),
+    index('kartra_assets_site_kind_match_idx').on(t.siteId, t.kind, t.matchName),
+    index('kartra_assets_site_kind_kartra_idx').on(t.siteId, t.kind, t.kartraId),
+  ],
+);
+
+// An asset's levels, as product_levels are a product's: a level in use by a mapping cannot be deleted.
+export const assetLevels = sqliteTable(
+  'asset_levels',
+  {
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    assetKey: text('asset_key').notNull(),
+    levelId: integer('level_id')
+      .notNull()
+      .references(() => accessLevels.id, { onDelete: 'restrict' }),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.siteId, t.assetKey, t.levelId] }), index('asset_levels_level_idx').on(t.levelId)],
+);
+
 export const webhookEvents = sqliteTable(
   'webhook_events',
   {
@@ -153,6 +198,8 @@ export const webhookEvents = sqliteTable(
     kind: text('kind'),
     action: text('action'),
     productId: text('product_id'),
+    // The tag or membership level the event is about (kartra_assets.key), once resolved.
+    assetKey: text('asset_key'),
     leadId: text('lead_id'),
     email: text('email'),
     transactionId: text('transaction_id'),
@@ -170,6 +217,9 @@ export const webhookEvents = sqliteTable(
     index('webhook_events_site_id_idx').on(t.siteId, t.id),
     index('webhook_events_site_status_idx').on(t.siteId, t.status, t.id),
     index('webhook_events_site_product_idx').on(t.siteId, t.productId, t.id),
+    index('webhook_events_site_asset_idx').on(t.siteId, t.assetKey, t.id),
+    // A tag or membership event is compared with the person's previous event of the asset (latestAssetEvent).
+    index('webhook_events_site_asset_lead_idx').on(t.siteId, t.assetKey, t.leadId, t.id),
     index('webhook_events_site_email_idx').on(t.siteId, t.email, t.id),
     index('webhook_events_site_action_idx').on(t.siteId, t.action, t.id),
     index('webhook_events_site_received_idx').on(t.siteId, t.receivedAt),
@@ -218,6 +268,33 @@ export const paymentFacts = sqliteTable(
     index('payment_facts_site_source_idx').on(t.siteId, t.sourceKey),
     index('payment_facts_site_txn_idx').on(t.siteId, t.transactionId),
     index('payment_facts_site_product_idx').on(t.siteId, t.productId),
+  ],
+);
+
+// Assignments and removals of tags and membership levels, one per event (Kartra sends no event id, so the event row
+// is the fact's identity). Asset grants are derived from a member's facts of the asset, as money grants are from
+// payment facts.
+export const assetFacts = sqliteTable(
+  'asset_facts',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    memberId: integer('member_id')
+      .notNull()
+      .references(() => members.id, { onDelete: 'cascade' }),
+    assetKey: text('asset_key').notNull(),
+    // 'assigned' or 'removed'.
+    change: text('change').notNull(),
+    occurredAt: integer('occurred_at'),
+    receivedAt: integer('received_at').notNull(),
+    eventId: integer('event_id').notNull(),
+  },
+  (t) => [
+    uniqueIndex('asset_facts_site_event_idx').on(t.siteId, t.eventId),
+    index('asset_facts_site_member_asset_idx').on(t.siteId, t.memberId, t.assetKey, t.eventId),
+    index('asset_facts_site_asset_member_idx').on(t.siteId, t.assetKey, t.memberId),
   ],
 );
 

@@ -27,6 +27,8 @@ export const sites = pgTable('sites', {
   cancelMode: text('cancel_mode').notNull().default('immediate'),
   quietFeedHours: integer('quiet_feed_hours').notNull().default(72),
   rawBodyRetentionDays: integer('raw_body_retention_days').notNull().default(90),
+  tagAccess: boolean('tag_access').notNull().default(true),
+  membershipAccess: boolean('membership_access').notNull().default(true),
   createdAt: ms('created_at').notNull(),
 });
 
@@ -137,6 +139,44 @@ export const productLevels = pgTable(
   (t) => [primaryKey({ columns: [t.siteId, t.productId, t.levelId] }), index('product_levels_level_idx').on(t.levelId)],
 );
 
+export const kartraAssets = pgTable(
+  'kartra_assets',
+  {
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    kind: text('kind').notNull(),
+    kartraId: text('kartra_id'),
+    name: text('name'),
+    membershipId: text('membership_id'),
+    membershipName: text('membership_name'),
+    matchName: text('match_name'),
+    firstSeenAt: ms('first_seen_at'),
+    lastSeenAt: ms('last_seen_at'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.siteId, t.key] }),
+    index('kartra_assets_site_kind_match_idx').on(t.siteId, t.kind, t.matchName),
+    index('kartra_assets_site_kind_kartra_idx').on(t.siteId, t.kind, t.kartraId),
+  ],
+);
+
+export const assetLevels = pgTable(
+  'asset_levels',
+  {
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    assetKey: text('asset_key').notNull(),
+    levelId: integer('level_id')
+      .notNull()
+      .references(() => accessLevels.id, { onDelete: 'restrict' }),
+    createdAt: ms('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.siteId, t.assetKey, t.levelId] }), index('asset_levels_level_idx').on(t.levelId)],
+);
+
 export const webhookEvents = pgTable(
   'webhook_events',
   {
@@ -156,6 +196,7 @@ export const webhookEvents = pgTable(
     kind: text('kind'),
     action: text('action'),
     productId: text('product_id'),
+    assetKey: text('asset_key'),
     leadId: text('lead_id'),
     email: text('email'),
     transactionId: text('transaction_id'),
@@ -175,6 +216,9 @@ export const webhookEvents = pgTable(
     index('webhook_events_site_id_idx').on(t.siteId, t.id),
     index('webhook_events_site_status_idx').on(t.siteId, t.status, t.id),
     index('webhook_events_site_product_idx').on(t.siteId, t.productId, t.id),
+    index('webhook_events_site_asset_idx').on(t.siteId, t.assetKey, t.id),
+    // A tag or membership event is compared with the person's previous event of the asset (latestAssetEvent).
+    index('webhook_events_site_asset_lead_idx').on(t.siteId, t.assetKey, t.leadId, t.id),
     index('webhook_events_site_email_idx').on(t.siteId, t.email, t.id),
     index('webhook_events_site_action_idx').on(t.siteId, t.action, t.id),
     // With the id, a time range yields its ids from the index alone, newest first within each instant.
@@ -223,6 +267,29 @@ export const paymentFacts = pgTable(
     index('payment_facts_site_source_idx').on(t.siteId, t.sourceKey),
     index('payment_facts_site_txn_idx').on(t.siteId, t.transactionId),
     index('payment_facts_site_product_idx').on(t.siteId, t.productId),
+  ],
+);
+
+export const assetFacts = pgTable(
+  'asset_facts',
+  {
+    id: bigId('id').primaryKey().generatedByDefaultAsIdentity(),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    memberId: integer('member_id')
+      .notNull()
+      .references(() => members.id, { onDelete: 'cascade' }),
+    assetKey: text('asset_key').notNull(),
+    change: text('change').notNull(),
+    occurredAt: ms('occurred_at'),
+    receivedAt: ms('received_at').notNull(),
+    eventId: bigId('event_id').notNull(),
+  },
+  (t) => [
+    uniqueIndex('asset_facts_site_event_idx').on(t.siteId, t.eventId),
+    index('asset_facts_site_member_asset_idx').on(t.siteId, t.memberId, t.assetKey, t.eventId),
+    index('asset_facts_site_asset_member_idx').on(t.siteId, t.assetKey, t.memberId),
   ],
 );
 

@@ -40,6 +40,8 @@ describe(`sites on ${testEngine}`, () => {
       moneyChannels: 'any',
       quietFeedHours: 72,
       rawBodyRetentionDays: 90,
+      tagAccess: true,
+      membershipAccess: true,
       createdAt: T0,
     });
     expect(await repos.sites.findById(site.id)).toEqual(site);
@@ -72,12 +74,14 @@ describe(`sites on ${testEngine}`, () => {
       secretGraceHours: 48,
       quietFeedHours: 12,
       rawBodyRetentionDays: 30,
+      tagAccess: false,
+      membershipAccess: false,
     } as const;
     await repos.sites.update(site.id, changes);
     expect(await repos.sites.findById(site.id)).toEqual({ ...site, ...changes });
 
-    await repos.sites.update(site.id, { publicUrl: null, ipnSecretHash: null, kartraEnabled: false });
-    expect(await repos.sites.findById(site.id)).toEqual({ ...site, ...changes, publicUrl: null, ipnSecretHash: null, kartraEnabled: false });
+    await repos.sites.update(site.id, { publicUrl: null, ipnSecretHash: null, kartraEnabled: false, tagAccess: true });
+    expect(await repos.sites.findById(site.id)).toEqual({ ...site, ...changes, publicUrl: null, ipnSecretHash: null, kartraEnabled: false, tagAccess: true });
     expect(await repos.sites.findById(other.id)).toEqual(other);
   });
 
