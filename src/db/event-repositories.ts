@@ -1,9 +1,9 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, sql, type SQL } from 'drizzle-orm';
 import type { EventStatus } from '../domain/model';
-import type { EventQuery, PaymentFactRepository, WebhookEventRepository } from '../domain/ports';
+import type { EventPerson, EventQuery, PaymentFactRepository, WebhookEventRepository } from '../domain/ports';
 import type { Sync } from './sync';
 import type { Db } from './database';
-import { outcomeColumns, paymentFactColumns, toEventRecord, toEventSummary, toPaymentFact } from './event-rows';
+import { COMPARABLE_ASSET_EVENT_STATUSES, outcomeColumns, paymentFactColumns, toEventRecord, toEventSummary, toPaymentFact } from './event-rows';
 import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
 import { eventFingerprints, paymentFacts, webhookEvents } from './schema';
 import { toDate, toMs } from './time-columns';
@@ -17,6 +17,7 @@ const summaryColumns = {
   kind: webhookEvents.kind,
   action: webhookEvents.action,
   productId: webhookEvents.productId,
+  assetKey: webhookEvents.assetKey,
   leadId: webhookEvents.leadId,
   email: webhookEvents.email,
   transactionId: webhookEvents.transactionId,
@@ -38,6 +39,7 @@ interface PageShape {
   status: boolean;
   action: boolean;
   productId: boolean;
+  assetKey: boolean;
   email: boolean;
   since: boolean;
   until: boolean;
@@ -85,7 +87,7 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
   /**
    * The ids of one page of the log, newest first, found through the index that fits the filter (each holds the id
    * last, so the walk comes out in id order and stops after the page), before any row is read:
-   * - email or product: (site, email|product, id), a member's or a product's events;
+   * - email, product or asset: (site, email|product|asset_key, id), a member's, a product's or a tag's events;
    * - a time range: (site, received_at), then the ids in range sorted; walking ids newest first instead would read
    *   every row newer than the range, or every row of the site when the range holds less than a page;
    * - a status: (site, status, id); action: (site, action, id); nothing: (site, id).
@@ -98,6 +100,7 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
     if (shape.status) conditions.push(eq(webhookEvents.status, p('status')));
     if (shape.action) conditions.push(eq(webhookEvents.action, p('action')));
     if (shape.productId) conditions.push(eq(webhookEvents.productId, p('productId')));
+    if (shape.assetKey) conditions.push(eq(webhookEvents.assetKey, p('assetKey')));
     if (shape.email) conditions.push(eq(webhookEvents.email, p('email')));
     if (shape.since) conditions.push(gte(webhookEvents.receivedAt, p('since')));
     if (shape.until) conditions.push(lte(webhookEvents.receivedAt, p('until')));
@@ -127,6 +130,7 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
       .prepare();
   const statusEntries = countUpTo('webhook_events_site_status_idx', eq(webhookEvents.status, p('status')));
   const productEntries = countUpTo('webhook_events_site_product_idx', eq(webhookEvents.productId, p('productId')));
+  const assetEntries = countUpTo('webhook_events_site_asset_idx', eq(webhookEvents.assetKey, p('assetKey')));
   const actionEntries = countUpTo('webhook_events_site_action_idx', eq(webhookEvents.action, p('action')));
   const rangeEntries = countUpTo('webhook_events_site_received_idx', and(gte(webhookEvents.receivedAt, p('since')), lte(webhookEvents.receivedAt, p('until'))));
 
@@ -147,11 +151,13 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
     if (query.email) return 'webhook_events_site_email_idx';
     const equalityIndex = query.productId
       ? 'webhook_events_site_product_idx'
-      : statuses.length > 0
-        ? 'webhook_events_site_status_idx'
-        : query.action
-          ? 'webhook_events_site_action_idx'
-          : null;
+      : query.assetKey
+        ? 'webhook_events_site_asset_idx'
+        : statuses.length > 0
+          ? 'webhook_events_site_status_idx'
+          : query.action
+            ? 'webhook_events_site_action_idx'
+            : null;
     if (!query.since && !query.until) return equalityIndex ?? 'webhook_events_site_id_idx';
     const sinceMs = query.since ? toMs(query.since) : Number.MIN_SAFE_INTEGER;
     const untilMs = query.until ? toMs(query.until) : Number.MAX_SAFE_INTEGER;
@@ -165,14 +171,16 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
       const newer = query.until ? (newerEntries.get({ siteId, after: untilMs })?.entries ?? 0) : 0;
       return newer < NEWER_ROWS_CAP ? 'webhook_events_site_id_idx' : 'webhook_events_site_received_idx';
     }
-    // A product, status or action with a time range: the walk reads a row for each entry it passes, so take the
+    // A product, asset, status or action with a time range: the walk reads a row for each entry it passes, so take the
     // index with fewer entries for this filter. A rare status over a year and a common one over a day both stay cheap;
     // SQLite cannot tell them apart (its statistics hold averages, not how rare one status is).
     const withValue = query.productId
       ? (productEntries.get({ siteId, productId: query.productId })?.entries ?? 0)
-      : statuses.length > 0
-        ? statuses.reduce((total, status) => total + (statusEntries.get({ siteId, status })?.entries ?? 0), 0)
-        : (actionEntries.get({ siteId, action: query.action })?.entries ?? 0);
+      : query.assetKey
+        ? (assetEntries.get({ siteId, assetKey: query.assetKey })?.entries ?? 0)
+        : statuses.length > 0
+          ? statuses.reduce((total, status) => total + (statusEntries.get({ siteId, status })?.entries ?? 0), 0)
+          : (actionEntries.get({ siteId, action: query.action })?.entries ?? 0);
     return withValue <= inRange ? equalityIndex : 'webhook_events_site_received_idx';
   }
 
@@ -183,6 +191,7 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
       status: statuses.length > 0,
       action: Boolean(query.action),
       productId: Boolean(query.productId),
+      assetKey: Boolean(query.assetKey),
       email: Boolean(query.email),
       since: Boolean(query.since),
       until: Boolean(query.until),
@@ -198,6 +207,7 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
       siteId,
       action: query.action,
       productId: query.productId,
+      assetKey: query.assetKey,
       email: query.email?.trim().toLowerCase(),
       since: query.since ? toMs(query.since) : undefined,
       until: query.until ? toMs(query.until) : undefined,
@@ -217,6 +227,28 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
     .where(and(eq(webhookEvents.siteId, p('siteId')), sql`${webhookEvents.id} in (select value from json_each(${p('idsJson')}))`))
     .orderBy(desc(webhookEvents.id))
     .prepare();
+
+  // Every tag or membership event reads its person's previous one: prepared, newest first from beforeId, through
+  // (site, asset_key, lead_id, id) for a lead. A person known by email only is under a NULL lead id there; SQLite may
+  // take their (site, email, id) entries instead, which are as few.
+  const latestAssetEventOf = (personCondition: SQL) =>
+    db
+      .select({ id: webhookEvents.id, action: webhookEvents.action, receivedAt: webhookEvents.receivedAt })
+      .from(webhookEvents)
+      .where(
+        and(
+          eq(webhookEvents.siteId, p('siteId')),
+          eq(webhookEvents.assetKey, p('assetKey')),
+          personCondition,
+          lt(webhookEvents.id, p('beforeId')),
+          inArray(webhookEvents.status, COMPARABLE_ASSET_EVENT_STATUSES),
+        ),
+      )
+      .orderBy(desc(webhookEvents.id))
+      .limit(1)
+      .prepare();
+  const latestAssetEventOfLead = latestAssetEventOf(eq(webhookEvents.leadId, p('leadId')));
+  const latestAssetEventOfEmail = latestAssetEventOf(and(isNull(webhookEvents.leadId), eq(webhookEvents.email, p('email'))) as SQL);
 
   return {
     insert: (event) => {
@@ -253,6 +285,7 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
       const conditions = [eq(webhookEvents.siteId, siteId), inArray(webhookEvents.status, filter.statuses), isNull(webhookEvents.rawBodyPrunedAt)];
       if (filter.since) conditions.push(gte(webhookEvents.receivedAt, toMs(filter.since)));
       if (filter.productId) conditions.push(eq(webhookEvents.productId, filter.productId));
+      if (filter.assetKey) conditions.push(eq(webhookEvents.assetKey, filter.assetKey));
       return db
         .select({ id: webhookEvents.id })
         .from(webhookEvents)
@@ -274,13 +307,35 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
         .groupBy(webhookEvents.productId)
         .all();
     },
-    countUnmapped: (siteId, productId) => {
+    assetActivity: (siteId, assetKeys) => {
+      if (assetKeys.length === 0) return [];
+      return db
+        .select({
+          assetKey: sql<string>`${webhookEvents.assetKey}`,
+          eventCount: sql<number>`count(*)`,
+          leadCount: sql<number>`count(distinct coalesce(${webhookEvents.leadId}, ${webhookEvents.email}))`,
+        })
+        .from(webhookEvents)
+        .where(and(eq(webhookEvents.siteId, siteId), inArray(webhookEvents.assetKey, assetKeys), sql`${webhookEvents.status} <> 'duplicate'`))
+        .groupBy(webhookEvents.assetKey)
+        .orderBy(asc(webhookEvents.assetKey))
+        .all();
+    },
+    countUnmapped: (siteId, of) => {
+      const subject = 'productId' in of ? eq(webhookEvents.productId, of.productId) : eq(webhookEvents.assetKey, of.assetKey);
       const row = db
         .select({ events: sql<number>`count(*)`, people: sql<number>`count(distinct coalesce(${webhookEvents.leadId}, ${webhookEvents.email}))` })
         .from(webhookEvents)
-        .where(and(eq(webhookEvents.siteId, siteId), eq(webhookEvents.productId, productId), eq(webhookEvents.status, 'unmapped'), isNull(webhookEvents.rawBodyPrunedAt)))
+        .where(and(eq(webhookEvents.siteId, siteId), subject, eq(webhookEvents.status, 'unmapped'), isNull(webhookEvents.rawBodyPrunedAt)))
         .get();
       return { events: row?.events ?? 0, people: row?.people ?? 0 };
+    },
+    latestAssetEvent: (siteId, assetKey, person: EventPerson, beforeId) => {
+      const row =
+        'leadId' in person
+          ? latestAssetEventOfLead.get({ siteId, assetKey, leadId: person.leadId, beforeId })
+          : latestAssetEventOfEmail.get({ siteId, assetKey, email: person.email, beforeId });
+      return row ? { id: row.id, action: row.action, receivedAt: toDate(row.receivedAt) } : null;
     },
     lastReceived: (siteId) => {
       const row = db

@@ -22,6 +22,7 @@ export interface WebhookEventRow {
   kind: string | null;
   action: string | null;
   productId: string | null;
+  assetKey: string | null;
   leadId: string | null;
   email: string | null;
   transactionId: string | null;
@@ -54,6 +55,12 @@ export interface PaymentFactRow {
   occurredAt: number;
   eventId: number;
 }
+
+/**
+ * The outcomes a tag or membership event is compared with to tell a redelivery from a real change: duplicates,
+ * failures and invalid bodies say nothing about what Kartra last told us of the person and the asset.
+ */
+export const COMPARABLE_ASSET_EVENT_STATUSES: EventStatus[] = ['applied', 'unmapped', 'ignored', 'rejected'];
 
 /** Stored JSON that no longer parses reads as the fallback: one damaged row must not break the log page. */
 function parseJson<T>(text: string | null, fallback: T): T {
@@ -95,6 +102,7 @@ export function outcomeColumns(outcome: EventOutcomeUpdate) {
     kind: outcome.kind,
     action: outcome.action,
     productId: outcome.productId,
+    assetKey: outcome.assetKey,
     leadId: outcome.leadId,
     email: outcome.email,
     transactionId: outcome.transactionId,

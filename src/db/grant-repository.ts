@@ -41,6 +41,12 @@ export function createGrantRepository(db: Db): Sync<GrantRepository> {
     .where(and(eq(grants.siteId, p('siteId')), eq(grants.sourceKey, p('sourceKey'))))
     .orderBy(asc(grants.id))
     .prepare();
+  const activeOfSource = db
+    .select()
+    .from(grants)
+    .where(and(eq(grants.siteId, p('siteId')), eq(grants.sourceKey, p('sourceKey')), eq(grants.status, 'active')))
+    .orderBy(asc(grants.id))
+    .prepare();
   const grantsForMember = db
     .select()
     .from(grants)
@@ -112,6 +118,7 @@ export function createGrantRepository(db: Db): Sync<GrantRepository> {
         .where(and(eq(grants.siteId, siteId), eq(grants.productId, productId), eq(grants.status, 'active')))
         .all()
         .map(toGrant),
+    activeForSource: (siteId, sourceKey) => activeOfSource.all({ siteId, sourceKey }).map(toGrant),
     countActiveByLevel: (siteId) =>
       db
         .select({ levelId: grants.levelId, memberCount: sql<number>`count(distinct ${grants.memberId})` })

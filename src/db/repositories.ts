@@ -1,5 +1,6 @@
 import type { SyncRepositories } from './sync';
 import { createAdminSessionRepository, createAdminUserRepository } from './admin-repositories';
+import { createAssetFactRepository, createAssetRepository } from './asset-repositories';
 import type { Db } from './database';
 import { createPaymentFactRepository, createWebhookEventRepository } from './event-repositories';
 import { createGrantRepository } from './grant-repository';
@@ -14,6 +15,8 @@ export function createRepositories(db: Db): SyncRepositories {
     levels: createAccessLevelRepository(db),
     members: createMemberRepository(db),
     products: createProductRepository(db),
+    assets: createAssetRepository(db),
+    assetFacts: createAssetFactRepository(db),
     events: createWebhookEventRepository(db),
     facts: createPaymentFactRepository(db),
     grants: createGrantRepository(db),

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, sql, type SQL } from 'drizzle-orm';
 import type { EventStatus } from '../../domain/model';
 import type { EventQuery, PaymentFactRepository, WebhookEventRepository } from '../../domain/ports';
-import { outcomeColumns, paymentFactColumns, toEventRecord, toEventSummary, toPaymentFact } from '../event-rows';
+import { COMPARABLE_ASSET_EVENT_STATUSES, outcomeColumns, paymentFactColumns, toEventRecord, toEventSummary, toPaymentFact } from '../event-rows';
 import { toDate, toMs } from '../time-columns';
 import type { PgDb } from './database';
 import { eventFingerprints, paymentFacts, webhookEvents } from './schema';
@@ -19,6 +19,7 @@ const summaryColumns = {
   kind: webhookEvents.kind,
   action: webhookEvents.action,
   productId: webhookEvents.productId,
+  assetKey: webhookEvents.assetKey,
   leadId: webhookEvents.leadId,
   email: webhookEvents.email,
   transactionId: webhookEvents.transactionId,
@@ -44,6 +45,7 @@ function pageConditions(siteId: number, query: EventQuery): SQL | undefined {
   if (statuses.length > 0) conditions.push(inArray(webhookEvents.status, statuses));
   if (query.action) conditions.push(eq(webhookEvents.action, query.action));
   if (query.productId) conditions.push(eq(webhookEvents.productId, query.productId));
+  if (query.assetKey) conditions.push(eq(webhookEvents.assetKey, query.assetKey));
   if (query.email) conditions.push(eq(webhookEvents.email, query.email.trim().toLowerCase()));
   if (query.since) conditions.push(gte(webhookEvents.receivedAt, toMs(query.since)));
   if (query.until) conditions.push(lte(webhookEvents.receivedAt, toMs(query.until)));
@@ -127,14 +129,14 @@ export function createWebhookEventRepository(db: PgDb): WebhookEventRepository {
       return row ? toEventRecord(row) : null;
     },
     // One plain query: PostgreSQL's per-column statistics pick the index that SQLite's probes in ../event-repositories.ts pick by hand.
-    // EXPLAIN ANALYZE (6k and 200k events, 9 sites): email/product/action/status (+beforeId) walk (site_id, X, id) backward or top-N sort only X's matches; no filter, a common status or a recent range walk the pkey backward; old ranges read (site_id, received_at); none sorts the site.
+    // EXPLAIN ANALYZE (6k and 200k events, 9 sites): email/product/action/status (asset_key likewise, through (site_id, asset_key, id)) (+beforeId) walk (site_id, X, id) backward or top-N sort only X's matches; no filter, a common status or a recent range walk the pkey backward; old ranges read (site_id, received_at); none sorts the site.
     // Two shapes the planner gets wrong at a million events (npm run bench, EXPLAIN ANALYZE) are written out:
     // several statuses (it walked the primary key past every other status) and an old time range (it walked the
     // primary key backward through every newer event, 910,266 rows for a 30-day window a year back).
     list: async (siteId, query) => {
       const statuses = query.statuses ?? [];
       if (statuses.length > 1) return (await newestPerStatus(siteId, query, statuses)).map(toEventSummary);
-      const onlyRange = query.until && statuses.length === 0 && !query.action && !query.productId && !query.email;
+      const onlyRange = query.until && statuses.length === 0 && !query.action && !query.productId && !query.assetKey && !query.email;
       if (onlyRange && (await newerThanCount(siteId, query.until as Date, OLD_RANGE_PROBE)) >= OLD_RANGE_PROBE) {
         return (await throughRange(siteId, query)).map(toEventSummary);
       }
@@ -145,6 +147,7 @@ export function createWebhookEventRepository(db: PgDb): WebhookEventRepository {
       const conditions = [eq(webhookEvents.siteId, siteId), inArray(webhookEvents.status, filter.statuses), isNull(webhookEvents.rawBodyPrunedAt)];
       if (filter.since) conditions.push(gte(webhookEvents.receivedAt, toMs(filter.since)));
       if (filter.productId) conditions.push(eq(webhookEvents.productId, filter.productId));
+      if (filter.assetKey) conditions.push(eq(webhookEvents.assetKey, filter.assetKey));
       const rows = await db
         .select({ id: webhookEvents.id })
         .from(webhookEvents)
@@ -166,12 +169,46 @@ export function createWebhookEventRepository(db: PgDb): WebhookEventRepository {
         .groupBy(webhookEvents.productId)
         .orderBy(asc(webhookEvents.productId));
     },
-    countUnmapped: async (siteId, productId) => {
+    assetActivity: async (siteId, assetKeys) => {
+      if (assetKeys.length === 0) return [];
+      // By key in SQLite's order (bytewise), whatever the database's collation.
+      return db
+        .select({
+          assetKey: sql<string>`${webhookEvents.assetKey}`,
+          eventCount: count(),
+          leadCount: sql<number>`count(distinct coalesce(${webhookEvents.leadId}, ${webhookEvents.email}))::int`,
+        })
+        .from(webhookEvents)
+        .where(and(eq(webhookEvents.siteId, siteId), inArray(webhookEvents.assetKey, assetKeys), sql`${webhookEvents.status} <> 'duplicate'`))
+        .groupBy(webhookEvents.assetKey)
+        .orderBy(sql`${webhookEvents.assetKey} collate "C"`);
+    },
+    countUnmapped: async (siteId, of) => {
+      const subject = 'productId' in of ? eq(webhookEvents.productId, of.productId) : eq(webhookEvents.assetKey, of.assetKey);
       const [row] = await db
         .select({ events: count(), people: sql<number>`count(distinct coalesce(${webhookEvents.leadId}, ${webhookEvents.email}))::int` })
         .from(webhookEvents)
-        .where(and(eq(webhookEvents.siteId, siteId), eq(webhookEvents.productId, productId), eq(webhookEvents.status, 'unmapped'), isNull(webhookEvents.rawBodyPrunedAt)));
+        .where(and(eq(webhookEvents.siteId, siteId), subject, eq(webhookEvents.status, 'unmapped'), isNull(webhookEvents.rawBodyPrunedAt)));
       return { events: row?.events ?? 0, people: row?.people ?? 0 };
+    },
+    latestAssetEvent: async (siteId, assetKey, person, beforeId) => {
+      // Through (site_id, asset_key, lead_id, id) backward from beforeId; a person known by email is under a NULL lead id.
+      const ofPerson = 'leadId' in person ? eq(webhookEvents.leadId, person.leadId) : and(isNull(webhookEvents.leadId), eq(webhookEvents.email, person.email));
+      const [row] = await db
+        .select({ id: webhookEvents.id, action: webhookEvents.action, receivedAt: webhookEvents.receivedAt })
+        .from(webhookEvents)
+        .where(
+          and(
+            eq(webhookEvents.siteId, siteId),
+            eq(webhookEvents.assetKey, assetKey),
+            ofPerson,
+            lt(webhookEvents.id, beforeId),
+            inArray(webhookEvents.status, COMPARABLE_ASSET_EVENT_STATUSES),
+          ),
+        )
+        .orderBy(desc(webhookEvents.id))
+        .limit(1);
+      return row ? { id: row.id, action: row.action, receivedAt: toDate(row.receivedAt) } : null;
     },
     lastReceived: async (siteId) => {
       const [row] = await db

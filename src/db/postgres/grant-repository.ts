@@ -72,6 +72,14 @@ export function createGrantRepository(db: PgDb): GrantRepository {
         .orderBy(asc(grants.id));
       return rows.map(toGrant);
     },
+    activeForSource: async (siteId, sourceKey) => {
+      const rows = await db
+        .select()
+        .from(grants)
+        .where(and(eq(grants.siteId, siteId), eq(grants.sourceKey, sourceKey), eq(grants.status, 'active')))
+        .orderBy(asc(grants.id));
+      return rows.map(toGrant);
+    },
     // count() and countDistinct() turn pg's bigint count, which arrives as a string, into a number.
     countActiveByLevel: async (siteId) =>
       // By level, as SQLite gives them (it groups along grants_site_level_idx); a hash aggregate here would not.

@@ -1,6 +1,7 @@
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import type { Repositories } from '../../domain/ports';
 import { createAdminSessionRepository, createAdminUserRepository } from './admin-repositories';
+import { createAssetFactRepository, createAssetRepository } from './asset-repositories';
 import type { PgDb } from './database';
 import { createPaymentFactRepository, createWebhookEventRepository } from './event-repositories';
 import { createGrantRepository } from './grant-repository';
@@ -46,6 +47,8 @@ export function createPgRepositories(db: PgDb, beforeCall: () => void = () => un
     levels: createAccessLevelRepository(db),
     members: createMemberRepository(db),
     products: createProductRepository(db),
+    assets: createAssetRepository(db),
+    assetFacts: createAssetFactRepository(db),
     events: createWebhookEventRepository(db),
     facts: createPaymentFactRepository(db),
     grants: createGrantRepository(db),

@@ -186,6 +186,7 @@ describe(`webhook events on ${testEngine}`, () => {
         kind: 'purchase',
         action: 'buy_product',
         productId: 'p-1',
+        assetKey: null,
         leadId: null,
         email: 'a@example.com',
         transactionId: null,
@@ -320,10 +321,10 @@ describe(`webhook events on ${testEngine}`, () => {
     await receive({ status: 'unmapped', productId: 'p-1', leadId: 'lead-old', receivedAt: later(-120 * MINUTE_MS) });
     await repos.retention.pruneRawBodies(site.id, later(-90 * MINUTE_MS), T0, 10);
 
-    const counts = await repos.events.countUnmapped(site.id, 'p-1');
+    const counts = await repos.events.countUnmapped(site.id, { productId: 'p-1' });
     expect(counts).toEqual({ events: 4, people: 2 });
     expect(typeof counts.events).toBe('number');
-    expect(await repos.events.countUnmapped(site.id, 'p-9')).toEqual({ events: 0, people: 0 });
+    expect(await repos.events.countUnmapped(site.id, { productId: 'p-9' })).toEqual({ events: 0, people: 0 });
   });
 
   it('tells when the last event arrived, overall and per action', async () => {
