@@ -5,6 +5,7 @@ import { openStorage, type Storage } from './db/storage';
 import { createAdminAuthService } from './domain/admins/admin-auth-service';
 import { createAccessService } from './domain/access/access-service';
 import { createAttentionService } from './domain/attention/attention-service';
+import { createAssetMappingService } from './domain/mapping/asset-mapping-service';
 import { createProductMappingService } from './domain/mapping/product-mapping-service';
 import { createMemberService } from './domain/members/member-service';
 import type { Clock } from './domain/ports';
@@ -34,12 +35,14 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   const access = createAccessService({ repos, clock, transaction });
   const intake = createIntakeService({ repos, clock, transaction, access, kartraTimeZone: config.kartraTimeZone, maxContentBytes: config.webhookBodyLimitBytes });
   const mappings = createProductMappingService({ repos, clock, transaction, access, intake });
+  const assetMappings = createAssetMappingService({ repos, clock, transaction, access, intake });
   const services: AppServices = {
     clock,
     sites: createSiteService({ repos, clock, transaction, publicUrl: config.publicUrl }),
     tokens: createTokenService({ repos, clock }),
     intake,
     mappings,
+    assetMappings,
     attention: createAttentionService({ repos, clock, mappings }),
     members: createMemberService({ repos, clock }),
     access,

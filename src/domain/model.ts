@@ -22,6 +22,10 @@ export interface Site {
   moneyChannels: MoneyChannels;
   quietFeedHours: number;
   rawBodyRetentionDays: number;
+  /** Whether Kartra tag events move access on this site (mapped tags only). */
+  tagAccess: boolean;
+  /** Whether Kartra membership events move access on this site (mapped membership levels only). */
+  membershipAccess: boolean;
   createdAt: Date;
 }
 
@@ -64,6 +68,47 @@ export interface Product {
   levelIds: number[];
 }
 
+/**
+ * A Kartra asset whose assignment to a lead can grant access: a tag, or a level of a Kartra membership. Discovered
+ * when an event names it, mapped to levels by an admin, like a product.
+ */
+export const ASSET_KINDS = ['tag', 'membership'] as const;
+export type AssetKind = (typeof ASSET_KINDS)[number];
+
+export interface KartraAsset {
+  siteId: number;
+  /** Ours, stable: what grants from this asset carry as their source key (see asset-identity.ts). */
+  key: string;
+  kind: AssetKind;
+  /** The tag's `tag_id`, or the membership level's `level_id`, when Kartra sent one. */
+  kartraId: string | null;
+  /** The tag's name, or the membership level's name, as last sent. */
+  name: string | null;
+  /** Memberships only: Kartra's `membership_id` and `membership_name`. */
+  membershipId: string | null;
+  membershipName: string | null;
+  /** The names trimmed and lower-cased (`tag` or `membership / level`), which events without ids are matched by. */
+  matchName: string | null;
+  firstSeenAt: Date | null;
+  lastSeenAt: Date | null;
+  levelIds: number[];
+}
+
+export type AssetChange = 'assigned' | 'removed';
+
+/** One assignment or removal of an asset to a member, as Kartra reported it: the ledger's facts for asset grants. */
+export interface AssetFact {
+  id: number;
+  siteId: number;
+  memberId: number;
+  assetKey: string;
+  change: AssetChange;
+  /** Kartra's time of the change when the event carried one; tag and membership events carry none today. */
+  occurredAt: Date | null;
+  receivedAt: Date;
+  eventId: number;
+}
+
 export type PaymentFactKind =
   | 'purchase'
   | 'rebill'
@@ -91,7 +136,7 @@ export interface PaymentFact {
 }
 
 export type GrantStatus = 'active' | 'revoked';
-export type GrantSourceType = 'purchase' | 'manual';
+export type GrantSourceType = 'purchase' | 'manual' | AssetKind;
 
 export interface Grant {
   id: number;
@@ -155,6 +200,8 @@ export interface WebhookEventRecord {
   kind: string | null;
   action: string | null;
   productId: string | null;
+  /** The tag or membership level the event is about (KartraAsset.key), once resolved. */
+  assetKey: string | null;
   leadId: string | null;
   email: string | null;
   transactionId: string | null;
@@ -180,6 +227,7 @@ export type WebhookEventSummary = Pick<
   | 'kind'
   | 'action'
   | 'productId'
+  | 'assetKey'
   | 'leadId'
   | 'email'
   | 'transactionId'

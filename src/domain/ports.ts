@@ -1,5 +1,8 @@
 import type {
   AccessLevel,
+  AssetFact,
+  AssetKind,
+  KartraAsset,
   AdminSession,
   AdminUser,
   ApiToken,
@@ -33,7 +36,7 @@ export interface SiteRepository {
   list(siteIds: number[] | 'all'): Promise<Site[]>;
   update(
     siteId: number,
-    changes: Partial<Pick<Site, 'name' | 'publicUrl' | 'kartraEnabled' | 'ipnSecretHash' | 'moneyChannels' | 'graceDays' | 'cancelMode' | 'secretGraceHours' | 'quietFeedHours' | 'rawBodyRetentionDays'>>,
+    changes: Partial<Pick<Site, 'name' | 'publicUrl' | 'kartraEnabled' | 'ipnSecretHash' | 'moneyChannels' | 'graceDays' | 'cancelMode' | 'secretGraceHours' | 'quietFeedHours' | 'rawBodyRetentionDays' | 'tagAccess' | 'membershipAccess'>>,
   ): Promise<void>;
 }
 
@@ -85,10 +88,56 @@ export interface ProductRepository {
   productIdsForLevel(siteId: number, levelId: number): Promise<string[]>;
 }
 
+export type NewKartraAsset = Omit<KartraAsset, 'levelIds'>;
+
+export interface AssetRepository {
+  findByKey(siteId: number, key: string): Promise<KartraAsset | null>;
+  /** By Kartra's ids: a tag's `tag_id`; a membership level's `level_id` (and `membership_id`, null matching any). */
+  findByKartraId(siteId: number, kind: AssetKind, kartraId: string, membershipId: string | null): Promise<KartraAsset | null>;
+  /** Assets of a kind with this match name, oldest first (two Kartra levels may share a name). */
+  findByMatchName(siteId: number, kind: AssetKind, matchName: string): Promise<KartraAsset[]>;
+  /** Inserts unless the key exists; returns the stored asset either way. */
+  create(asset: NewKartraAsset): Promise<KartraAsset>;
+  update(
+    siteId: number,
+    key: string,
+    changes: Partial<Pick<KartraAsset, 'kartraId' | 'name' | 'membershipId' | 'membershipName' | 'matchName' | 'firstSeenAt' | 'lastSeenAt'>>,
+  ): Promise<void>;
+  setLevels(siteId: number, key: string, levelIds: number[], at: Date): Promise<void>;
+  clearLevels(siteId: number, key: string): Promise<void>;
+  /** Assets with at least one level, by kind then name. */
+  listMapped(siteId: number): Promise<KartraAsset[]>;
+  /** Assets without levels that an event named (first seen set), newest sighting first. */
+  listDiscovered(siteId: number): Promise<KartraAsset[]>;
+  /** Every asset of the site, mapped or not, by kind then name (for filters). */
+  listAll(siteId: number): Promise<KartraAsset[]>;
+  keysForLevel(siteId: number, levelId: number): Promise<string[]>;
+}
+
+export interface AssetFactRepository {
+  /** Inserts unless this event's fact is already recorded (one fact per event); idempotent. */
+  record(fact: Omit<AssetFact, 'id'>): Promise<void>;
+  /** The member's facts of one asset, in receipt order (event id). */
+  forMemberAsset(siteId: number, memberId: number, assetKey: string): Promise<AssetFact[]>;
+  /** Members with any fact of this asset, ascending. */
+  membersForAsset(siteId: number, assetKey: string): Promise<number[]>;
+}
+
+/** The person an event is about, as the log records it: the lead id when Kartra sent one, else the email. */
+export type EventPerson = { leadId: string } | { email: string };
+
 export interface ProductActivity {
   productId: string;
   eventCount: number;
   buyerCount: number;
+}
+
+export interface AssetActivity {
+  assetKey: string;
+  /** Events naming the asset, duplicates left out. */
+  eventCount: number;
+  /** Distinct people (lead id, else email) in them. */
+  leadCount: number;
 }
 
 export interface NewWebhookEvent {
@@ -108,6 +157,7 @@ export interface EventOutcomeUpdate {
   kind?: string | null;
   action?: string | null;
   productId?: string | null;
+  assetKey?: string | null;
   leadId?: string | null;
   email?: string | null;
   transactionId?: string | null;
@@ -125,6 +175,7 @@ export interface EventQuery {
   statuses?: EventStatus[];
   action?: string;
   productId?: string;
+  assetKey?: string;
   email?: string;
   since?: Date;
   until?: Date;
@@ -141,10 +192,17 @@ export interface WebhookEventRepository {
   /** Newest first. */
   list(siteId: number, query: EventQuery): Promise<WebhookEventSummary[]>;
   /** Ids in receipt order, for re-applying; events whose raw body was pruned are left out (nothing to re-apply). */
-  idsForReapply(siteId: number, filter: { statuses: EventStatus[]; since?: Date; productId?: string }): Promise<number[]>;
+  idsForReapply(siteId: number, filter: { statuses: EventStatus[]; since?: Date; productId?: string; assetKey?: string }): Promise<number[]>;
   productActivity(siteId: number, productIds: string[]): Promise<ProductActivity[]>;
-  /** Unmapped events of a product that can still be re-applied (raw body not pruned), and their people. */
-  countUnmapped(siteId: number, productId: string): Promise<{ events: number; people: number }>;
+  assetActivity(siteId: number, assetKeys: string[]): Promise<AssetActivity[]>;
+  /** Unmapped events of a product (or an asset) that can still be re-applied (raw body not pruned), and their people. */
+  countUnmapped(siteId: number, of: { productId: string } | { assetKey: string }): Promise<{ events: number; people: number }>;
+  /**
+   * The newest event before `beforeId` about this asset and person whose status is applied, unmapped, ignored or
+   * rejected (duplicates, failures and invalid bodies left out): what a tag or membership event is compared with to
+   * tell a redelivery from a real change.
+   */
+  latestAssetEvent(siteId: number, assetKey: string, person: EventPerson, beforeId: number): Promise<{ id: number; action: string | null; receivedAt: Date } | null>;
   lastReceived(siteId: number): Promise<{ at: Date; action: string | null } | null>;
   lastReceivedByAction(siteId: number): Promise<{ action: string; at: Date }[]>;
   /** Atomically claims a fingerprint; returns the id of the event that owns it (this one, or an earlier one). */
@@ -199,6 +257,8 @@ export interface GrantRepository {
   forMember(siteId: number, memberId: number): Promise<Grant[]>;
   forMembers(siteId: number, memberIds: number[]): Promise<Grant[]>;
   activeForProduct(siteId: number, productId: string): Promise<Grant[]>;
+  /** Active grants of one source key across members (an asset's grants). */
+  activeForSource(siteId: number, sourceKey: string): Promise<Grant[]>;
   countActiveByLevel(siteId: number): Promise<{ levelId: number; memberCount: number }[]>;
   countAnyForLevel(siteId: number, levelId: number): Promise<number>;
   /** Active grants whose end time has passed, across sites, for the sweep. */
@@ -254,6 +314,8 @@ export interface Repositories {
   levels: AccessLevelRepository;
   members: MemberRepository;
   products: ProductRepository;
+  assets: AssetRepository;
+  assetFacts: AssetFactRepository;
   events: WebhookEventRepository;
   facts: PaymentFactRepository;
   grants: GrantRepository;

@@ -43,8 +43,8 @@ describe('needs attention and integration health', () => {
     await postOutbound(t, site.hookPath, outboundFixture('06-assign_tag.dana.json')).expect(200);
     await postOutbound(t, site.hookPath, 'not json', 'text/plain').expect(400);
     const state = await t.api.get(`/sites/${site.siteId}/kartra`).expect(200);
-    expect(state.body.health.countsLast24h).toEqual({ ignored: 1, invalid: 1 });
-    expect(state.body.health.countsLast7d).toEqual({ applied: 1, ignored: 1, invalid: 1 });
+    expect(state.body.health.countsLast24h).toEqual({ invalid: 1, unmapped: 1 });
+    expect(state.body.health.countsLast7d).toEqual({ applied: 1, invalid: 1, unmapped: 1 });
     expect(state.body.health.lastByAction.map((entry: { action: string }) => entry.action).sort()).toEqual(['(unparsed)', 'assign_tag', 'buy_product']);
     expect(state.body.lastEventAt).toBe(t.clock.now().toISOString());
   });

@@ -191,7 +191,7 @@ describe('money events from IPN only', () => {
     expect((await t.api.put(`/sites/${site.siteId}/kartra`, { ipnSecret: null })).status).toBe(422);
   });
 
-  it('stores an Outbound purchase as rejected and grants nothing, while tags and IPN posts with the secret still count', async () => {
+  it('stores an Outbound purchase as rejected and grants nothing, and an unsigned tag assignment as rejected, while IPN posts with the secret still count', async () => {
     await t.api.put(`/sites/${site.siteId}/kartra`, { ipnSecret: IPN_SECRET, moneyChannels: 'ipn_with_secret' }).expect(200);
 
     const outbound = await postOutbound(t, site.hookPath, outboundFixture('02-buy_product.one-time.dana.json'));
@@ -202,8 +202,8 @@ describe('money events from IPN only', () => {
     expect(rejected.body.status).toBe('rejected');
 
     const tag = await postOutbound(t, site.hookPath, outboundFixture('06-assign_tag.dana.json'));
-    expect(tag.status).toBe(200);
-    expect(tag.body.outcome).toBe('ignored');
+    expect(tag.status).toBe(403);
+    expect(tag.body.error.message).toMatch(/signs nothing/);
 
     const withoutSecret = await postIpn(t, site.hookPath, ipnFixtureBody('01-sale.one-time.dana.txt', { secret_key: '' }));
     expect(withoutSecret.status).toBe(403);

@@ -1,4 +1,4 @@
-import type { CancelMode, Grant, PaymentFact } from '../model';
+import type { AssetFact, AssetKind, CancelMode, Grant, PaymentFact } from '../model';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_BILLING_PERIOD_DAYS = 30;
@@ -82,6 +82,28 @@ export function deriveSourceState(facts: PaymentFact[], policy: SourcePolicy, no
   }
 
   return { state: 'active', endsAt: null, note: lastPayment.kind === 'rebill' ? `rebill #${lastPayment.payNumber ?? '?'} paid` : 'paid', pastDue: null };
+}
+
+/**
+ * Whether a fact about an asset happened after another. Kartra's times decide when both facts carry one; otherwise
+ * (tag and membership events carry no time) the order they reached us in does, by event id.
+ */
+function happenedAfter(fact: AssetFact, other: AssetFact): boolean {
+  if (fact.occurredAt && other.occurredAt && fact.occurredAt.getTime() !== other.occurredAt.getTime()) {
+    return fact.occurredAt.getTime() > other.occurredAt.getTime();
+  }
+  return fact.eventId > other.eventId;
+}
+
+/**
+ * What a member's assignments and removals of one tag or membership level say about access: the latest decides.
+ * A removal that reached us before its assignment leaves no access only when Kartra's times put the removal later.
+ */
+export function deriveAssetState(facts: AssetFact[], kind: AssetKind, described: string): SourceState {
+  const last = facts.reduce<AssetFact | undefined>((best, fact) => (!best || happenedAfter(fact, best) ? fact : best), undefined);
+  if (!last) return { state: 'no_payment' };
+  if (last.change === 'removed') return { state: 'revoked', reason: `${described} ${kind === 'tag' ? 'removed' : 'revoked'} in Kartra` };
+  return { state: 'active', endsAt: null, note: `${described} ${kind === 'tag' ? 'assigned' : 'granted'} in Kartra`, pastDue: null };
 }
 
 /** The subscription's own period when it has two payments to measure; else the mapping's, else a month. */

@@ -1,7 +1,9 @@
 import { NotFoundError, InvalidInputError, ConflictError } from '../errors';
-import type { Grant, Site } from '../model';
+import type { Grant, GrantSourceType, KartraAsset, Site } from '../model';
 import type { Clock, Repositories, RunInTransaction, Tx } from '../ports';
-import { deriveSourceState, isGrantEffective } from './access-rules';
+import { describeAsset } from '../assets/asset-identity';
+import { countOf } from '../wording';
+import { deriveAssetState, deriveSourceState, isGrantEffective, type SourceState } from './access-rules';
 import { memberLockKey } from '../members/member-matching';
 
 export interface GrantCause {
@@ -22,6 +24,28 @@ export interface SourceChange {
   state: string;
 }
 
+/** What a grant is granted from: a purchase, or a Kartra tag or membership level. */
+interface GrantSource {
+  type: GrantSourceType;
+  key: string;
+  productId: string | null;
+  transactionId: string | null;
+  subscriptionId: string | null;
+  /** The history's reason for a new active grant. */
+  grantedBecause: string;
+}
+
+/** A change in the words of the event log: "1 grant created (access active)". */
+export function describeSourceChange(change: SourceChange): string {
+  const parts: string[] = [];
+  if (change.created) parts.push(`${countOf(change.created, 'grant')} created`);
+  if (change.restored) parts.push(`${change.restored} restored`);
+  if (change.revoked) parts.push(`${change.revoked} revoked`);
+  if (change.confirmed) parts.push(`${change.confirmed} confirmed`);
+  if (parts.length === 0) parts.push('access unchanged');
+  return `${parts.join(', ')} (access ${change.state.replace('_', ' ')})`;
+}
+
 export type AccessService = ReturnType<typeof createAccessService>;
 
 export function createAccessService({ repos, clock, transaction }: { repos: Repositories; clock: Clock; transaction: RunInTransaction }) {
@@ -30,44 +54,78 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
    * product's current mapping, in the caller's transaction. Idempotent: running it twice changes nothing the second time.
    */
   async function reconcileSource(tx: Tx, site: Site, memberId: number, sourceKey: string, productId: string, cause: GrantCause): Promise<SourceChange> {
-    const { grants } = tx;
     await tx.lock(memberLockKey(site.id, memberId));
-    const now = clock.now();
     const product = await tx.products.find(site.id, productId);
     const sourceFacts = await tx.facts.forSource(site.id, sourceKey);
     const derived = deriveSourceState(
       sourceFacts,
       { graceDays: site.graceDays, cancelMode: site.cancelMode, billingPeriodDays: product?.billingPeriodDays ?? null },
-      now,
+      clock.now(),
     );
+    const subscriptionId = sourceFacts.find((fact) => fact.subscriptionId)?.subscriptionId ?? null;
+    const firstPayment = sourceFacts.find((fact) => fact.kind === 'purchase') ?? sourceFacts.find((fact) => fact.kind === 'rebill');
+    const source: GrantSource = {
+      type: 'purchase',
+      key: sourceKey,
+      productId,
+      transactionId: firstPayment?.transactionId ?? null,
+      subscriptionId,
+      grantedBecause: `purchase of product ${productId}${describeOrder(firstPayment?.transactionId, subscriptionId)}`,
+    };
+    return alignGrants(tx, site, memberId, source, product?.levelIds ?? [], derived, cause);
+  }
+
+  /**
+   * The same for a Kartra tag or membership level held by a member: its latest assignment or removal decides
+   * (deriveAssetState), over the levels the asset is mapped to now.
+   */
+  async function reconcileAsset(tx: Tx, site: Site, memberId: number, asset: KartraAsset, cause: GrantCause): Promise<SourceChange> {
+    await tx.lock(memberLockKey(site.id, memberId));
+    const facts = await tx.assetFacts.forMemberAsset(site.id, memberId, asset.key);
+    const described = describeAsset(asset);
+    const source: GrantSource = {
+      type: asset.kind,
+      key: asset.key,
+      productId: null,
+      transactionId: null,
+      subscriptionId: null,
+      grantedBecause: `${described} ${asset.kind === 'tag' ? 'assigned' : 'granted'} in Kartra`,
+    };
+    return alignGrants(tx, site, memberId, source, asset.levelIds, deriveAssetState(facts, asset.kind, described), cause);
+  }
+
+  /**
+   * Creates the grants a source owes on levels it has none on yet, and moves the existing ones to the derived state;
+   * grants an admin locked are left as they are.
+   */
+  async function alignGrants(tx: Tx, site: Site, memberId: number, source: GrantSource, levelIds: number[], derived: SourceState, cause: GrantCause): Promise<SourceChange> {
+    const { grants } = tx;
+    const now = clock.now();
     const change: SourceChange = { created: 0, revoked: 0, restored: 0, confirmed: 0, unchanged: 0, state: derived.state };
     if (derived.state === 'no_payment') return change;
 
-    const existing = (await grants.forSource(site.id, sourceKey)).filter((grant) => grant.memberId === memberId);
-    const subscriptionId = sourceFacts.find((fact) => fact.subscriptionId)?.subscriptionId ?? null;
-    const firstPayment = sourceFacts.find((fact) => fact.kind === 'purchase') ?? sourceFacts.find((fact) => fact.kind === 'rebill');
-
-    for (const levelId of product?.levelIds ?? []) {
+    const existing = (await grants.forSource(site.id, source.key)).filter((grant) => grant.memberId === memberId);
+    for (const levelId of levelIds) {
       if (existing.some((grant) => grant.levelId === levelId)) continue;
       const grant = await grants.create({
         siteId: site.id,
         memberId,
         levelId,
-        sourceType: 'purchase',
-        sourceKey,
-        productId,
-        transactionId: firstPayment?.transactionId ?? null,
-        subscriptionId,
+        sourceType: source.type,
+        sourceKey: source.key,
+        productId: source.productId,
+        transactionId: source.transactionId,
+        subscriptionId: source.subscriptionId,
         status: derived.state === 'active' ? 'active' : 'revoked',
         revokedReason: derived.state === 'revoked' ? derived.reason : null,
         expiresAt: derived.state === 'active' ? derived.endsAt : null,
         createdAt: now,
       });
       if (derived.state === 'active') {
-        await history(tx, grant, 'granted', `purchase of product ${productId}${describeOrder(firstPayment?.transactionId, subscriptionId)}`, cause);
+        await history(tx, grant, 'granted', source.grantedBecause, cause);
         if (derived.endsAt) await history(tx, grant, 'expires', `${derived.note}; access ends ${derived.endsAt.toISOString()}`, cause);
       } else {
-        await history(tx, grant, 'revoked', `${derived.reason} (known before this purchase was applied)`, cause);
+        await history(tx, grant, 'revoked', `${derived.reason} (known before this ${source.type === 'purchase' ? 'purchase' : 'assignment'} was applied)`, cause);
       }
       change.created += 1;
     }
@@ -164,10 +222,18 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
 
   /** Used when a mapping is deleted with revoke, in its transaction: the grants stay revoked whatever Kartra sends later. */
   async function revokeProductGrants(tx: Tx, site: Site, productId: string, actor: string): Promise<number> {
-    const active = await tx.grants.activeForProduct(site.id, productId);
+    return revokeForDeletedMapping(tx, await tx.grants.activeForProduct(site.id, productId), `product ${productId}`, actor);
+  }
+
+  /** The same for a tag or membership level's mapping. */
+  async function revokeAssetGrants(tx: Tx, site: Site, asset: KartraAsset, actor: string): Promise<number> {
+    return revokeForDeletedMapping(tx, await tx.grants.activeForSource(site.id, asset.key), describeAsset(asset), actor);
+  }
+
+  async function revokeForDeletedMapping(tx: Tx, active: Grant[], what: string, actor: string): Promise<number> {
     for (const grant of active) {
-      await tx.grants.update(site.id, grant.id, { status: 'revoked', revokedReason: `mapping for product ${productId} deleted`, adminLocked: true }, clock.now());
-      await history(tx, grant, 'revoked', `mapping for product ${productId} deleted by an admin`, { eventId: null, actor });
+      await tx.grants.update(grant.siteId, grant.id, { status: 'revoked', revokedReason: `mapping for ${what} deleted`, adminLocked: true }, clock.now());
+      await history(tx, grant, 'revoked', `mapping for ${what} deleted by an admin`, { eventId: null, actor });
     }
     return active.length;
   }
@@ -200,7 +266,7 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
     return swept;
   }
 
-  return { reconcileSource, grantManually, revokeManualGrant, revokeProductGrants, sweepExpired };
+  return { reconcileSource, reconcileAsset, grantManually, revokeManualGrant, revokeProductGrants, revokeAssetGrants, sweepExpired };
 }
 
 function describeOrder(transactionId: string | null | undefined, subscriptionId: string | null): string {

@@ -52,7 +52,29 @@ export interface MoneyEvent {
   ipnSecret?: string;
 }
 
-/** An event that changes no access here (tags, lists, memberships, pages…), kept for the log. */
+/** The tag or membership level a tag or membership event names, as sent (ids and names trimmed, not lower-cased). */
+export type AssetReference =
+  | { kind: 'tag'; tagId?: string; tagName?: string }
+  | { kind: 'membership'; membershipId?: string; membershipName?: string; levelId?: string; levelName?: string };
+
+/**
+ * A lead assigned or removed a Kartra tag (`assign_tag`, `unassign_tag`), or granted or revoked a membership level
+ * (`membership_granted`, `membership_revoked`): access signals when the site maps the asset to levels.
+ */
+export interface AssetEvent {
+  kind: 'asset';
+  channel: KartraChannel;
+  action: string;
+  change: 'assigned' | 'removed';
+  asset: AssetReference;
+  lead: LeadIdentity;
+  /** Kartra's time of the change, when the event carries one (none is documented for these events). */
+  occurredAtRaw?: string;
+  occurredAt?: Date;
+  ipnSecret?: string;
+}
+
+/** An event that changes no access here (lists, pages, forms…), kept for the log. */
 export interface OtherEvent {
   kind: 'other';
   channel: KartraChannel;
@@ -67,10 +89,10 @@ export interface OtherEvent {
   ipnSecret?: string;
 }
 
-export type KartraEvent = MoneyEvent | OtherEvent;
+export type KartraEvent = MoneyEvent | AssetEvent | OtherEvent;
 
 export function isMoneyEvent(event: KartraEvent): event is MoneyEvent {
-  return event.kind !== 'other';
+  return event.kind !== 'other' && event.kind !== 'asset';
 }
 
 /** Something in the body we did not understand or had to normalise; logged with the event. */

@@ -1,8 +1,9 @@
 import type { AccessService } from '../access/access-service';
-import { InvalidInputError, NotFoundError } from '../errors';
+import { NotFoundError } from '../errors';
 import type { AccessLevel, Product, Site } from '../model';
 import type { Clock, Repositories, RunInTransaction } from '../ports';
 import type { IntakeService } from '../webhook-events/intake-service';
+import { requireSiteLevels } from './mapping-levels';
 
 export interface MappingView {
   productId: string;
@@ -62,7 +63,7 @@ export function createProductMappingService(deps: {
   }
 
   async function preview(site: Site, productId: string): Promise<ApplyToPastPreview> {
-    const unmapped = await repos.events.countUnmapped(site.id, productId);
+    const unmapped = await repos.events.countUnmapped(site.id, { productId });
     return { productId, unmappedEvents: unmapped.events, people: unmapped.people, recordedPurchases: (await repos.facts.sourcesForProduct(site.id, productId)).length };
   }
 
@@ -73,12 +74,7 @@ export function createProductMappingService(deps: {
    */
   async function save(site: Site, input: { productId: string; levelIds: number[]; applyToPast: boolean; billingPeriodDays?: number | null }) {
     const productId = input.productId.trim();
-    const levelIds = [...new Set(input.levelIds)];
-    const known = new Set((await repos.levels.list(site.id)).map((level) => level.id));
-    const unknown = levelIds.filter((id) => !known.has(id));
-    if (unknown.length > 0) {
-      throw new InvalidInputError('unknown levels', [{ path: 'levelIds', message: `level(s) ${unknown.join(', ')} do not exist on this site` }]);
-    }
+    const levelIds = await requireSiteLevels(repos, site, input.levelIds);
     const previewBefore = await preview(site, productId);
     await transaction(async (tx) => {
       await tx.products.ensure(site.id, productId);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { describeAsset } from '../assets/asset-identity';
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
 import type { AccessLevel, CancelMode, MoneyChannels, Site, WebhookSecret } from '../model';
 import type { Clock, Repositories, RunInTransaction, Tx } from '../ports';
@@ -25,6 +26,9 @@ export interface IntegrationState {
   rawBodyRetentionDays: number;
   secretGraceHours: number;
   publicUrl: string | null;
+  /** Whether mapped Kartra tags and membership levels grant and revoke access (Site.tagAccess, Site.membershipAccess). */
+  tagAccess: boolean;
+  membershipAccess: boolean;
 }
 
 export type SiteService = ReturnType<typeof createSiteService>;
@@ -78,6 +82,8 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
       rawBodyRetentionDays: site.rawBodyRetentionDays,
       secretGraceHours: site.secretGraceHours,
       publicUrl: site.publicUrl,
+      tagAccess: site.tagAccess,
+      membershipAccess: site.membershipAccess,
     };
   }
 
@@ -118,6 +124,8 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
       secretGraceHours?: number;
       quietFeedHours?: number;
       rawBodyRetentionDays?: number;
+      tagAccess?: boolean;
+      membershipAccess?: boolean;
     },
   ): Promise<IntegrationState> {
     const changes: Parameters<typeof repos.sites.update>[1] = {};
@@ -130,6 +138,8 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
     if (settings.secretGraceHours !== undefined) changes.secretGraceHours = settings.secretGraceHours;
     if (settings.quietFeedHours !== undefined) changes.quietFeedHours = settings.quietFeedHours;
     if (settings.rawBodyRetentionDays !== undefined) changes.rawBodyRetentionDays = settings.rawBodyRetentionDays;
+    if (settings.tagAccess !== undefined) changes.tagAccess = settings.tagAccess;
+    if (settings.membershipAccess !== undefined) changes.membershipAccess = settings.membershipAccess;
     await repos.sites.update(site.id, changes);
     const updated = await repos.sites.findById(site.id);
     if (!updated) throw new NotFoundError('site', site.id);
@@ -175,6 +185,12 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
       const products = await tx.products.productIdsForLevel(site.id, levelId);
       if (products.length > 0) {
         throw new ConflictError(`level "${level.name}" is mapped to product(s) ${products.join(', ')}; delete those mappings first`);
+      }
+      const assetKeys = await tx.assets.keysForLevel(site.id, levelId);
+      if (assetKeys.length > 0) {
+        const assets = await Promise.all(assetKeys.map((key) => tx.assets.findByKey(site.id, key)));
+        const named = assets.map((asset, index) => (asset ? describeAsset(asset) : assetKeys[index])).join(', ');
+        throw new ConflictError(`level "${level.name}" is mapped to ${named}; delete those mappings first`);
       }
       await tx.levels.delete(site.id, levelId);
     });

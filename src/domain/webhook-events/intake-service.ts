@@ -1,14 +1,14 @@
 import { fingerprintEvent } from '../kartra/fingerprint';
 import { isMoneyEvent, type KartraEvent, type MoneyEvent, type ParseResult } from '../kartra/kartra-event';
 import { parseKartraBody } from '../kartra/parse-kartra-body';
-import type { AccessService } from '../access/access-service';
+import { describeSourceChange, type AccessService } from '../access/access-service';
+import { applyAssetEvent } from '../assets/asset-events';
 import { ConcurrentUpdateError, ConflictError, NotFoundError } from '../errors';
 import { matchMember } from '../members/member-matching';
 import type { EventStatus, PaymentFactKind, Product, Site, WebhookEventRecord, WebhookSecret } from '../model';
 import type { Clock, EventOutcomeUpdate, Repositories, RunInTransaction, Tx } from '../ports';
 import { secretMatchesHash } from '../secrets';
 import { decodeDeliveredBody } from './delivered-body';
-import { countOf } from '../wording';
 
 export interface IncomingWebhook {
   siteKey: string;
@@ -153,6 +153,7 @@ export function createIntakeService(deps: {
           status: result.status,
           duplicateOfEventId: result.duplicateOf ?? null,
           memberId: result.memberId ?? null,
+          assetKey: result.assetKey ?? null,
           summary: result.summary,
           error: null,
           processedAt: now,
@@ -178,8 +179,10 @@ export function createIntakeService(deps: {
     receivedAt: Date,
     now: Date,
     actor: string,
-  ): Promise<{ status: EventStatus; summary: string; memberId?: number | null; duplicateOf?: number }> {
+  ): Promise<{ status: EventStatus; summary: string; memberId?: number | null; duplicateOf?: number; assetKey?: string }> {
     const ownerId = await tx.events.claimFingerprint(site.id, fingerprint, eventId);
+    // A tag or membership event decides for itself whether a fingerprint match is a redelivery (see applyAssetEvent).
+    if (event.kind === 'asset') return applyAssetEvent(tx, access, site, event, { eventId, fingerprintOwnerId: ownerId }, { receivedAt, now }, actor);
     if (ownerId !== eventId) {
       return { status: 'duplicate', summary: `same ${event.kind === 'other' ? event.action : event.kind} as event #${ownerId}; applied once`, duplicateOf: ownerId };
     }
@@ -230,7 +233,7 @@ export function createIntakeService(deps: {
       };
     }
     const change = await access.reconcileSource(tx, site, member.id, sourceKey, txn.productId, { eventId, actor, confirmsPayment: event.kind === 'rebill' });
-    return { status: 'applied' as const, summary: `${describeKind(event)} for ${identity}: ${describeChange(change)}${emailNote}`, memberId: member.id };
+    return { status: 'applied' as const, summary: `${describeKind(event)} for ${identity}: ${describeSourceChange(change)}${emailNote}`, memberId: member.id };
   }
 
   /** Which purchase a money event belongs to: its subscription, else the order it refunds, else its own order. */
@@ -269,7 +272,7 @@ export function createIntakeService(deps: {
    * Re-applies every event with one of `statuses` since a time, oldest first, each in its own transaction. Events whose
    * raw body retention pruned are skipped: their payment facts are already on record.
    */
-  async function reapplyMany(site: Site, filter: { statuses: EventStatus[]; since?: Date; productId?: string }, actor: string) {
+  async function reapplyMany(site: Site, filter: { statuses: EventStatus[]; since?: Date; productId?: string; assetKey?: string }, actor: string) {
     const ids = await repos.events.idsForReapply(site.id, filter);
     const outcomes: Record<string, number> = {};
     for (const id of ids) {
@@ -311,8 +314,8 @@ function describeEvent(event: KartraEvent): Omit<EventOutcomeUpdate, 'status' | 
     leadId: event.lead.leadId ?? null,
     email: event.lead.email ?? null,
     transactionId: money?.transactionId ?? null,
-    kartraTimeRaw: money?.occurredAtRaw ?? null,
-    kartraTimeAt: money?.occurredAt ?? null,
+    kartraTimeRaw: (money ?? (event.kind === 'asset' ? event : undefined))?.occurredAtRaw ?? null,
+    kartraTimeAt: (money ?? (event.kind === 'asset' ? event : undefined))?.occurredAt ?? null,
     parsed,
   };
 }
@@ -335,16 +338,6 @@ function describeKind(event: MoneyEvent): string {
     case 'payment_failed':
       return `failed payment${order}`;
   }
-}
-
-function describeChange(change: { created: number; revoked: number; restored: number; confirmed: number; state: string }): string {
-  const parts: string[] = [];
-  if (change.created) parts.push(`${countOf(change.created, 'grant')} created`);
-  if (change.restored) parts.push(`${change.restored} restored`);
-  if (change.revoked) parts.push(`${change.revoked} revoked`);
-  if (change.confirmed) parts.push(`${change.confirmed} confirmed`);
-  if (parts.length === 0) parts.push('access unchanged');
-  return `${parts.join(', ')} (access ${change.state.replace('_', ' ')})`;
 }
 
 export type { WebhookEventRecord };

@@ -1,3 +1,4 @@
+import type { AssetMappingService } from '../../domain/mapping/asset-mapping-service';
 import type { AdminAuthService } from '../../domain/admins/admin-auth-service';
 import type { AccessService } from '../../domain/access/access-service';
 import type { AttentionService } from '../../domain/attention/attention-service';
@@ -16,6 +17,7 @@ export interface AppServices {
   tokens: TokenService;
   intake: IntakeService;
   mappings: ProductMappingService;
+  assetMappings: AssetMappingService;
   members: MemberService;
   access: AccessService;
   eventLog: EventLogService;
