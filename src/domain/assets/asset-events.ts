@@ -56,28 +56,12 @@ export async function applyAssetEvent(
     }
   }
 
-  const known = await matchMember(tx, site.id, event.lead, { createIfMissing: false, eventId, now: times.now });
   const whose = `for ${event.lead.email ?? `lead ${event.lead.leadId ?? '?'}`}`;
-  if (!takesAccessFrom(site, asset.kind)) {
-    const switchedOff = asset.kind === 'tag' ? 'access from tags is switched off for this site' : 'access from memberships is switched off for this site';
-    return { status: 'ignored', summary: `${what} ${whose}; ${switchedOff}`, assetKey: asset.key, memberId: known?.member.id ?? null };
-  }
-  if (event.change === 'assigned' && site.moneyChannels === 'ipn_with_secret') {
-    // Tag and membership events come only from the Outbound API, which signs nothing: on a site that takes money only
-    // from signed IPN posts, a forged one must not open access. Removals are still applied (revoking is never the risk).
-    return {
-      status: 'rejected',
-      summary: `${what} ${whose} came from the Outbound API, which signs nothing; this site takes access only from IPN posts carrying the secret_key, so nothing changed`,
-      assetKey: asset.key,
-      memberId: known?.member.id ?? null,
-    };
-  }
-  if (asset.levelIds.length === 0) {
-    return { status: 'unmapped', summary: `${what} ${whose}; not mapped to a level, kept for when it is mapped`, assetKey: asset.key, memberId: known?.member.id ?? null };
-  }
-
-  // An assignment makes the member, as a first purchase does; a removal for someone we never gave anything changes nothing.
-  const match = event.change === 'assigned' ? (known ?? (await matchMember(tx, site.id, event.lead, { createIfMissing: true, eventId, now: times.now }))) : known;
+  const unapplied = unappliedOutcome(site, asset, event, `${what} ${whose}`);
+  // An assignment of a mapped asset makes the member, as a first purchase does; otherwise a known member is only noted.
+  const match = await matchMember(tx, site.id, event.lead, { createIfMissing: !unapplied && event.change === 'assigned', eventId, now: times.now });
+  if (unapplied) return { ...unapplied, assetKey: asset.key, memberId: match?.member.id ?? null };
+  // A removal for someone we never gave anything changes nothing.
   if (!match) {
     return { status: 'applied', summary: `${what} ${whose}, who is no member here; nothing to revoke`, assetKey: asset.key, memberId: null };
   }
@@ -94,6 +78,24 @@ export async function applyAssetEvent(
   const change = await access.reconcileAsset(tx, site, member.id, asset, { eventId, actor });
   const identity = `${match.created ? 'new member' : 'member'} ${member.email ?? member.kartraLeadId}`;
   return { status: 'applied', summary: `${what} for ${identity}: ${describeSourceChange(change)}`, assetKey: asset.key, memberId: member.id };
+}
+
+/** Why a site does not apply this event now (ignored, rejected or unmapped), or null when it does. */
+function unappliedOutcome(site: Site, asset: KartraAsset, event: AssetEvent, what: string): { status: EventStatus; summary: string } | null {
+  if (!takesAccessFrom(site, asset.kind)) {
+    const switchedOff = asset.kind === 'tag' ? 'access from tags is switched off for this site' : 'access from memberships is switched off for this site';
+    return { status: 'ignored', summary: `${what}; ${switchedOff}` };
+  }
+  if (event.change === 'assigned' && site.moneyChannels === 'ipn_with_secret') {
+    // Tag and membership events come only from the Outbound API, which signs nothing: on a site that takes money only
+    // from signed IPN posts, a forged one must not open access. Removals are still applied (revoking is never the risk).
+    return {
+      status: 'rejected',
+      summary: `${what} came from the Outbound API, which signs nothing; this site takes access only from IPN posts carrying the secret_key, so nothing changed`,
+    };
+  }
+  if (asset.levelIds.length === 0) return { status: 'unmapped', summary: `${what}; not mapped to a level, kept for when it is mapped` };
+  return null;
 }
 
 function personOf(event: AssetEvent): EventPerson | null {
