@@ -1,5 +1,5 @@
-import { DEFAULT_BILLING_PERIOD_DAYS, deriveSourceState, effectiveLevelIds, type SourcePolicy } from '../../src/domain/access/access-rules';
-import type { Grant, PaymentFact, PaymentFactKind } from '../../src/domain/model';
+import { DEFAULT_BILLING_PERIOD_DAYS, deriveAssetState, deriveSourceState, effectiveLevelIds, type SourcePolicy } from '../../src/domain/access/access-rules';
+import type { AssetChange, AssetFact, Grant, PaymentFact, PaymentFactKind } from '../../src/domain/model';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const at = (iso: string) => new Date(iso);
@@ -221,5 +221,45 @@ describe('effectiveLevelIds', () => {
   it('lists each level once, sorted', () => {
     expect(effectiveLevelIds([grant(3, 'active'), grant(1, 'active'), grant(3, 'active'), grant(2, 'active')], now)).toEqual([1, 2, 3]);
     expect(effectiveLevelIds([], now)).toEqual([]);
+  });
+});
+
+describe('deriveAssetState: the latest assignment or removal of a tag or membership level decides', () => {
+  /** A fact of event `eventId` (arrival order), with Kartra's time when the event carried one. */
+  const assetFact = (change: AssetChange, eventId: number, occurredAt: string | null = null): AssetFact => ({
+    id: eventId,
+    siteId: 1,
+    memberId: 1,
+    assetKey: 'tag:checkoutjoy - pro course',
+    change,
+    occurredAt: occurredAt ? at(occurredAt) : null,
+    receivedAt: at('2026-12-02T10:00:00Z'),
+    eventId,
+  });
+  const state = (facts: AssetFact[]) => deriveAssetState(facts, 'tag', 'tag "VIP"').state;
+
+  it('gives nothing without facts, access after an assignment, none after a removal', () => {
+    expect(state([])).toBe('no_payment');
+    expect(deriveAssetState([assetFact('assigned', 1)], 'tag', 'tag "VIP"')).toEqual({ state: 'active', endsAt: null, note: 'tag "VIP" assigned in Kartra', pastDue: null });
+    expect(deriveAssetState([assetFact('assigned', 1), assetFact('removed', 2)], 'membership', 'membership "A" level "Pro"')).toEqual({
+      state: 'revoked',
+      reason: 'membership "A" level "Pro" revoked in Kartra',
+    });
+  });
+
+  it('without Kartra times, arrival order decides: a removal that arrived first is undone by a later assignment', () => {
+    expect(state([assetFact('removed', 1), assetFact('assigned', 2)])).toBe('active');
+    expect(state([assetFact('assigned', 1), assetFact('removed', 2), assetFact('assigned', 3)])).toBe('active');
+  });
+
+  it("with Kartra times on both, the times decide whatever the arrival order", () => {
+    expect(state([assetFact('removed', 1, '2026-12-02T10:05:00Z'), assetFact('assigned', 2, '2026-12-02T10:00:00Z')])).toBe('revoked');
+    expect(state([assetFact('assigned', 1, '2026-12-02T10:05:00Z'), assetFact('removed', 2, '2026-12-02T10:00:00Z')])).toBe('active');
+    // The same second is no order at all: arrival breaks the tie.
+    expect(state([assetFact('assigned', 1, '2026-12-02T10:00:00Z'), assetFact('removed', 2, '2026-12-02T10:00:00Z')])).toBe('revoked');
+  });
+
+  it('falls back to arrival order when only one of the two carries a time', () => {
+    expect(state([assetFact('removed', 1, '2026-12-02T10:05:00Z'), assetFact('assigned', 2)])).toBe('active');
   });
 });

@@ -1,4 +1,5 @@
 import { effectiveLevelIds, isGrantEffective } from '../access/access-rules';
+import { describeAsset } from '../assets/asset-identity';
 import { NotFoundError } from '../errors';
 import type { Grant, GrantHistoryEntry, Member, MemberEmailChange, Site } from '../model';
 import type { Clock, Repositories } from '../ports';
@@ -16,6 +17,8 @@ export interface MemberSummary extends Member {
 
 export interface GrantDetail extends Grant {
   levelName: string;
+  /** For a grant from a Kartra tag or membership level: which one, as people read it (`tag "VIP"`); else null. */
+  assetLabel: string | null;
   effective: boolean;
   history: GrantHistoryEntry[];
 }
@@ -63,12 +66,20 @@ export function createMemberService({ repos, clock }: { repos: Repositories; clo
     const grants = await repos.grants.forMember(site.id, memberId);
     const history = await repos.grants.historyForMember(site.id, memberId);
     const emailChanges = await repos.members.emailChanges(site.id, memberId);
+    const assetLabels = new Map<string, string>();
+    for (const grant of grants) {
+      if ((grant.sourceType === 'tag' || grant.sourceType === 'membership') && !assetLabels.has(grant.sourceKey)) {
+        const asset = await repos.assets.findByKey(site.id, grant.sourceKey);
+        if (asset) assetLabels.set(grant.sourceKey, describeAsset(asset));
+      }
+    }
     return {
       ...member,
       levels: memberLevels(grants, names, now),
       grants: grants.map((grant) => ({
         ...grant,
         levelName: names.get(grant.levelId) ?? `level ${grant.levelId}`,
+        assetLabel: assetLabels.get(grant.sourceKey) ?? null,
         effective: isGrantEffective(grant, now),
         history: history.filter((entry) => entry.grantId === grant.id),
       })),

@@ -6,6 +6,8 @@ export interface EventLogFilter {
   statuses?: EventStatus[];
   action?: string;
   productId?: string;
+  /** A Kartra tag or membership level, by its key (repos.assets). */
+  assetKey?: string;
   email?: string;
   since?: Date;
   until?: Date;
@@ -37,6 +39,7 @@ export function createEventLogService({ repos }: { repos: Repositories }) {
       statuses: filter.statuses,
       action: filter.action,
       productId: filter.productId,
+      assetKey: filter.assetKey,
       email: filter.email,
       since: filter.since,
       until: filter.until,
