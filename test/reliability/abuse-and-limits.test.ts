@@ -232,7 +232,6 @@ describe('per-source rate limit on the hook route', () => {
   let baseUrl: string;
   // The defaults (config.ts): what a launch-day burst from one of Kartra's servers needs.
   const burst = 1200;
-  const perSecond = 20;
 
   beforeAll(async () => {
     t = await buildTestApp();
@@ -259,50 +258,86 @@ describe('per-source rate limit on the hook route', () => {
     }
   }
 
-  it(`accepts and stores a burst of ${burst} from one source, answers a flood beyond it 429, and keeps other sources and a steady ${perSecond}/s flowing`, async () => {
+  it(`accepts and stores a launch-day burst of ${burst} from one source at the default limits, while another source delivers meanwhile`, async () => {
     const kartra = '127.0.0.2';
     const startedAt = performance.now();
-    const burstAnswers = await deliverFrom(kartra, 0, burst, 50);
+    const [burstAnswers, otherAnswers] = await Promise.all([deliverFrom(kartra, 0, burst, 50), deliverFrom('127.0.0.3', 10_000, 100, 10)]);
     const burstSeconds = (performance.now() - startedAt) / 1000;
     expect(burstAnswers.map((answer) => answer.status)).toEqual(Array(burst).fill(200));
-    expect(await countEvents(t)).toBe(burst);
-
-    // A flood from the same source right after; meanwhile another source delivers normally. The bucket refilled while
-    // the burst was stored, so the flood outgrows that refill twice over (a slower engine or a busier machine takes
-    // longer over the burst, and a fixed flood could then fit in what came back).
-    const flood = 600 + Math.ceil(burstSeconds * perSecond * 2);
-    const [floodAnswers, otherAnswers] = await Promise.all([deliverFrom(kartra, burst, flood, 50), deliverFrom('127.0.0.3', 10_000, 100, 10)]);
-    const elapsedSeconds = (performance.now() - startedAt) / 1000;
-    const floodAccepted = floodAnswers.filter((answer) => answer.status === 200).length;
-    const limited = floodAnswers.filter((answer) => answer.status === 429);
-    expect(floodAccepted + limited.length).toBe(flood);
-    // Tokens come back at perSecond while the burst and flood are sent: nothing beyond that gets through.
-    expect(burst + floodAccepted).toBeLessThanOrEqual(burst + Math.ceil(elapsedSeconds * perSecond) + 1);
-    expect(limited.length).toBeGreaterThan(0);
-    for (const answer of limited) {
-      expect(Number(answer.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-      expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'rate_limited' } });
-    }
     expect(otherAnswers.map((answer) => answer.status)).toEqual(Array(100).fill(200));
-    // A 429 stores nothing: the rows are exactly the accepted deliveries.
-    expect(await countEvents(t)).toBe(burst + floodAccepted + 100);
-
-    // After the flood the source is back to its sustained rate: one delivery every 70 ms (about 14/s) all pass.
-    const steadyStatuses: number[] = [];
-    for (let index = 0; index < 30; index++) {
-      steadyStatuses.push((await deliverFrom(kartra, 20_000 + index, 1, 1))[0]?.status ?? 0);
-      await sleep(70);
-    }
-    expect(steadyStatuses).toEqual(Array(30).fill(200));
-
-    reportFigure('abuse: rate limit', {
-      burst: `${burst}/${burst} accepted and stored in ${burstSeconds.toFixed(1)} s`,
-      'flood right after': flood,
-      'flood answered 429': limited.length,
-      'flood accepted (refill)': floodAccepted,
+    expect(await countEvents(t)).toBe(burst + 100);
+    reportFigure('abuse: rate limit, defaults', {
+      burst: `${burst}/${burst} accepted and stored in ${burstSeconds.toFixed(1)} s (${Math.round(burst / burstSeconds)}/s)`,
       'other source meanwhile': '100/100',
-      'steady ~14/s after': '30/30',
     });
+  }, 120_000);
+
+  // The flood is sent at a slower refill than the default: whether a flood outruns a refill of 20/s depends on how
+  // fast this machine stores deliveries (a busy two-core CI machine on PostgreSQL can store fewer than 40/s, and then
+  // the refill alone lets every delivery through). At 5/s any machine that can run the suite outruns it, so the test
+  // checks the limiter, not the machine.
+  it('answers a flood beyond the burst 429 with Retry-After, stores none of it, keeps other sources flowing and lets the sustained rate through after', async () => {
+    const floodBurst = 200;
+    const floodPerSecond = 5;
+    const limitedApp = await buildTestApp({ HOOK_RATE_BURST: String(floodBurst), HOOK_RATE_PER_SECOND: String(floodPerSecond) });
+    const limitedSite = await buildSite(limitedApp);
+    const { server: limitedServer, baseUrl: limitedUrl } = await listenOnLoopback(limitedApp.app);
+    const send = async (localAddress: string, firstSerial: number, howMany: number, concurrency: number) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+      try {
+        return await inParallel(
+          Array.from({ length: howMany }, (_, index) => firstSerial + index),
+          concurrency,
+          (serial) => sendRequest(`${limitedUrl}${limitedSite.hookPath}`, { body: distinctPurchase(serial).body, headers: JSON_HEADERS, localAddress, agent }),
+        );
+      } finally {
+        agent.destroy();
+      }
+    };
+    try {
+      const kartra = '127.0.0.4';
+      const startedAt = performance.now();
+      const burstAnswers = await send(kartra, 0, floodBurst, 50);
+      expect(burstAnswers.map((answer) => answer.status)).toEqual(Array(floodBurst).fill(200));
+
+      const flood = 400;
+      const [floodAnswers, otherAnswers] = await Promise.all([send(kartra, floodBurst, flood, 50), send('127.0.0.5', 10_000, 50, 5)]);
+      const elapsedSeconds = (performance.now() - startedAt) / 1000;
+      const floodAccepted = floodAnswers.filter((answer) => answer.status === 200).length;
+      const limited = floodAnswers.filter((answer) => answer.status === 429);
+      expect(floodAccepted + limited.length).toBe(flood);
+      // Tokens come back at floodPerSecond while the burst and flood are sent: nothing beyond that gets through.
+      expect(floodAccepted).toBeLessThanOrEqual(Math.ceil(elapsedSeconds * floodPerSecond) + 1);
+      expect(limited.length).toBeGreaterThan(0);
+      for (const answer of limited) {
+        expect(Number(answer.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+        expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'rate_limited' } });
+      }
+      // Another source has its own allowance.
+      expect(otherAnswers.map((answer) => answer.status)).toEqual(Array(50).fill(200));
+      // A 429 stores nothing: the rows are exactly the accepted deliveries.
+      expect(await limitedApp.scalar('select count(*) from webhook_events')).toBe(floodBurst + floodAccepted + 50);
+
+      // After the flood the source is back to its sustained rate: one delivery every 250 ms (4/s, under 5/s) all pass.
+      const steadyStatuses: number[] = [];
+      for (let index = 0; index < 20; index++) {
+        await sleep(250);
+        steadyStatuses.push((await send(kartra, 20_000 + index, 1, 1))[0]?.status ?? 0);
+      }
+      expect(steadyStatuses).toEqual(Array(20).fill(200));
+
+      reportFigure('abuse: rate limit, flood', {
+        limits: `burst ${floodBurst}, ${floodPerSecond}/s`,
+        'flood right after the burst': flood,
+        'flood answered 429': limited.length,
+        'flood accepted (refill)': floodAccepted,
+        'other source meanwhile': '50/50',
+        'steady 4/s after': '20/20',
+      });
+    } finally {
+      await new Promise((done) => limitedServer.close(done));
+      await limitedApp.close();
+    }
   }, 120_000);
 
   it('behind a proxy (TRUST_PROXY=true), a client cannot dodge the limit by forging X-Forwarded-For', async () => {
