@@ -85,7 +85,8 @@ export const members = sqliteTable(
   },
   (t) => [
     uniqueIndex('members_site_lead_idx').on(t.siteId, t.kartraLeadId),
-    index('members_site_email_idx').on(t.siteId, t.email),
+    // One member per email in a site: matching by email (a lead without an id) must find one person, never pick one.
+    uniqueIndex('members_site_email_idx').on(t.siteId, t.email),
   ],
 );
 

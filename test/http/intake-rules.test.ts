@@ -109,6 +109,31 @@ describe('webhook intake rules', () => {
       expect(await countRows(t, 'members')).toBe(1);
     });
 
+    it("never takes over another member's email: a lead moving to an email someone else has keeps its own, and says so", async () => {
+      await buildMapping(t, site, '558475', ['Foundations']);
+      await buildMapping(t, site, '612001', ['Studio Members']);
+      await postOutbound(t, site.hookPath, outboundFixture(DANA_BUY)).expect(200);
+      await postOutbound(t, site.hookPath, outboundFixture(SAM_BUY)).expect(200);
+      // Kartra now gives Dana's lead Sam's email (a shared family address, say): two leads, two people.
+      const moved = structuredClone(outboundFixture(DANA_SUB)) as { lead: { email: string } };
+      moved.lead.email = 'Sam.Okafor@example.net';
+      const response = await postOutbound(t, site.hookPath, moved).expect(200);
+      expect(response.body.outcome).toBe('applied');
+
+      const dana = await t.api.get(`/sites/${site.siteId}/members?email=dana.whitfield@example.com`).expect(200);
+      expect(dana.body.members).toHaveLength(1);
+      expect(dana.body.members[0].levels.map((level: { name: string }) => level.name).sort()).toEqual(['Foundations', 'Studio Members']);
+      const sam = await t.api.get(`/sites/${site.siteId}/members?email=sam.okafor@example.net`).expect(200);
+      expect(sam.body.members).toHaveLength(1);
+      expect(sam.body.members[0].kartraLeadId).not.toBe(dana.body.members[0].kartraLeadId);
+      const detail = await t.api.get(`/sites/${site.siteId}/members/${dana.body.members[0].id}`).expect(200);
+      expect(detail.body.emailChanges).toEqual([]);
+      const event = await t.api.get(`/sites/${site.siteId}/events/${response.body.eventId}`).expect(200);
+      expect(event.body.summary).toContain(`email sam.okafor@example.net, which member #${sam.body.members[0].id} has: kept dana.whitfield@example.com`);
+      // The per-site unique email index holds it in the tables, too.
+      expect(await t.scalar("select count(*) from members where email = 'sam.okafor@example.net'")).toBe(1);
+    });
+
     it('matches by email (trimmed, case-insensitive) when the lead id is unknown', async () => {
       await buildMapping(t, site, '558475', ['Foundations']);
       await buildMapping(t, site, '612001', ['Studio Members']);

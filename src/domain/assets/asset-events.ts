@@ -1,6 +1,6 @@
 import { describeSourceChange, type AccessService } from '../access/access-service';
 import type { AssetEvent } from '../kartra/kartra-event';
-import { matchMember } from '../members/member-matching';
+import { describeEmailOutcome, matchMember } from '../members/member-matching';
 import type { EventStatus, KartraAsset, Site } from '../model';
 import type { EventPerson, Tx } from '../ports';
 import { describeAsset, resolveAsset } from './asset-identity';
@@ -77,7 +77,7 @@ export async function applyAssetEvent(
   });
   const change = await access.reconcileAsset(tx, site, member.id, asset, { eventId, actor });
   const identity = `${match.created ? 'new member' : 'member'} ${member.email ?? member.kartraLeadId}`;
-  return { status: 'applied', summary: `${what} for ${identity}: ${describeSourceChange(change)}`, assetKey: asset.key, memberId: member.id };
+  return { status: 'applied', summary: `${what} for ${identity}: ${describeSourceChange(change)}${describeEmailOutcome(match)}`, assetKey: asset.key, memberId: member.id };
 }
 
 /** Why a site does not apply this event now (ignored, rejected or unmapped), or null when it does. */

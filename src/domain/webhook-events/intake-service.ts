@@ -4,7 +4,7 @@ import { parseKartraBody } from '../kartra/parse-kartra-body';
 import { describeSourceChange, type AccessService } from '../access/access-service';
 import { applyAssetEvent } from '../assets/asset-events';
 import { ConcurrentUpdateError, ConflictError, NotFoundError } from '../errors';
-import { matchMember } from '../members/member-matching';
+import { describeEmailOutcome, matchMember } from '../members/member-matching';
 import type { EventStatus, PaymentFactKind, Product, Site, WebhookEventRecord, WebhookSecret } from '../model';
 import type { Clock, EventOutcomeUpdate, Repositories, RunInTransaction, Tx } from '../ports';
 import { secretMatchesHash } from '../secrets';
@@ -224,7 +224,7 @@ export function createIntakeService(deps: {
     });
 
     const identity = match.created ? `new member ${member.email ?? member.kartraLeadId}` : `member ${member.email ?? member.kartraLeadId}`;
-    const emailNote = match.emailChangedFrom !== undefined ? `; email changed from ${match.emailChangedFrom ?? '(none)'} to ${member.email}` : '';
+    const emailNote = describeEmailOutcome(match);
     if (!product || product.levelIds.length === 0) {
       return {
         status: 'unmapped' as const,

@@ -510,14 +510,14 @@ describe(`the event log about assets on ${testEngine}`, () => {
   });
 });
 
-describe(`sites before the asset migration on ${testEngine}`, () => {
-  /** The migrations folder as it was before kartra_assets: the files copied, the journal cut before that entry. */
-  function migrationsBeforeAssets(folder: string): { dir: string; remove(): void } {
+describe(`databases from before a migration on ${testEngine}`, () => {
+  /** The migrations folder as it was before the migration tagged `…_<suffix>`: the files copied, the journal cut there. */
+  function migrationsBefore(folder: string, suffix: string): { dir: string; remove(): void } {
     const dir = mkdtempSync(join(tmpdir(), 'kartra-access-migrations-'));
     cpSync(folder, dir, { recursive: true });
     const journalPath = join(dir, 'meta', '_journal.json');
     const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
-    const cut = journal.entries.findIndex((entry) => entry.tag.endsWith('_kartra_assets'));
+    const cut = journal.entries.findIndex((entry) => entry.tag.endsWith(`_${suffix}`));
     expect(cut).toBeGreaterThan(0);
     writeFileSync(journalPath, JSON.stringify({ ...journal, entries: journal.entries.slice(0, cut) }));
     return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
@@ -525,7 +525,7 @@ describe(`sites before the asset migration on ${testEngine}`, () => {
 
   it('gives a site that existed before it tag and membership access', async () => {
     const database = await createEmptyDatabase();
-    const before = migrationsBeforeAssets(testEngine === 'sqlite' ? MIGRATIONS_FOLDER : PG_MIGRATIONS_FOLDER);
+    const before = migrationsBefore(testEngine === 'sqlite' ? MIGRATIONS_FOLDER : PG_MIGRATIONS_FOLDER, 'kartra_assets');
     try {
       if (testEngine === 'sqlite') {
         const sqlite = new Database(database.path ?? '');
@@ -553,6 +553,49 @@ describe(`sites before the asset migration on ${testEngine}`, () => {
           await opened.close();
         }
       }
+    } finally {
+      before.remove();
+      await database.drop();
+    }
+  });
+
+  it('keeps a shared email on its first member when the per-site unique email index arrives', async () => {
+    const database = await createEmptyDatabase();
+    const before = migrationsBefore(testEngine === 'sqlite' ? MIGRATIONS_FOLDER : PG_MIGRATIONS_FOLDER, 'unique_member_email');
+    // Two members of site 1 on one email (a lead moved to an email another member had), one on site 2.
+    const seed = [
+      "insert into sites (key, name, created_at) values ('one', 'One', 1), ('two', 'Two', 1)",
+      "insert into members (site_id, kartra_lead_id, email, created_at, updated_at) values (1, 'L1', 'shared@example.org', 1, 1), (1, 'L2', 'shared@example.org', 2, 2), (1, 'L3', 'own@example.org', 3, 3), (2, 'L1', 'shared@example.org', 4, 4)",
+    ];
+    const rows = "select site_id as site, kartra_lead_id as lead, email from members order by id";
+    let after: unknown[];
+    try {
+      if (testEngine === 'sqlite') {
+        const sqlite = new Database(database.path ?? '');
+        migrateSqlite(drizzleSqlite(sqlite), { migrationsFolder: before.dir });
+        for (const statement of seed) sqlite.prepare(statement).run();
+        sqlite.close();
+        openDatabase(database.path ?? '').close();
+        const check = new Database(database.path ?? '');
+        after = check.prepare(rows).all();
+        check.close();
+      } else {
+        const pool = new Pool({ connectionString: database.url });
+        try {
+          await migratePg(drizzlePg(pool), { migrationsFolder: before.dir });
+          for (const statement of seed) await pool.query(statement);
+          await (await openPostgres(database.url ?? '', { poolSize: 1, statementTimeoutMs: 10_000 })).close();
+          after = (await pool.query(rows)).rows;
+        } finally {
+          await pool.end();
+        }
+      }
+      expect(after).toEqual([
+        { site: 1, lead: 'L1', email: 'shared@example.org' },
+        { site: 1, lead: 'L2', email: null },
+        { site: 1, lead: 'L3', email: 'own@example.org' },
+        { site: 2, lead: 'L1', email: 'shared@example.org' },
+      ]);
     } finally {
       before.remove();
       await database.drop();

@@ -102,10 +102,14 @@ describe(`members, products and grants through the ports (${testEngine})`, () =>
       expect(await repos.members.findById(siteId, created.id + 1000)).toBeNull();
     });
 
-    it('finds the oldest member by email when two share it, and compares emails exactly', async () => {
+    it('refuses a second member with the same email on a site, but not on another site, nor two without one', async () => {
       const first = await buildMember({ email: 'shared@example.org' });
-      await buildMember({ email: 'shared@example.org' });
+      await expectUniqueViolation(buildMember({ email: 'shared@example.org' }));
+      await expect(buildMember({ siteId: otherSiteId, email: 'shared@example.org' })).resolves.toMatchObject({ siteId: otherSiteId });
+      await buildMember({ email: null, kartraLeadId: 'L7' });
+      await buildMember({ email: null, kartraLeadId: 'L8' });
       expect((await repos.members.findByEmail(siteId, 'shared@example.org'))?.id).toBe(first.id);
+      // Emails are compared exactly: the domain normalises them (trimmed, lower case) before they reach the port.
       expect(await repos.members.findByEmail(siteId, 'SHARED@example.org')).toBeNull();
     });
 
