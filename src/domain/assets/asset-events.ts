@@ -58,13 +58,12 @@ export async function applyAssetEvent(
 
   const whose = `for ${event.lead.email ?? `lead ${event.lead.leadId ?? '?'}`}`;
   const unapplied = unappliedOutcome(site, asset, event, `${what} ${whose}`);
-  // An assignment of a mapped asset makes the member, as a first purchase does; otherwise a known member is only noted.
-  const match = await matchMember(tx, site.id, event.lead, { createIfMissing: !unapplied && event.change === 'assigned', eventId, now: times.now });
+  // A change of a mapped asset makes the member, as a first purchase or a refund that overtook it does: a removal
+  // must be on record for an assignment that Kartra's times put before it but that reaches us later. Otherwise a
+  // known member is only noted.
+  const match = await matchMember(tx, site.id, event.lead, { createIfMissing: !unapplied, eventId, now: times.now });
   if (unapplied) return { ...unapplied, assetKey: asset.key, memberId: match?.member.id ?? null };
-  // A removal for someone we never gave anything changes nothing.
-  if (!match) {
-    return { status: 'applied', summary: `${what} ${whose}, who is no member here; nothing to revoke`, assetKey: asset.key, memberId: null };
-  }
+  if (!match) throw new Error('member could not be matched or created');
   const member = match.member;
   await tx.assetFacts.record({
     siteId: site.id,
