@@ -3,6 +3,8 @@ import { ForbiddenError, NotFoundError } from '../../domain/errors';
 import { actorName, currentToken, requireToken, siteFromPath, visibleSiteIds } from '../middleware/require-token';
 import { parseInput } from '../parse-input';
 import {
+  AssetKeyParam,
+  CreateAssetMapping,
   CreateGrant,
   CreateLevel,
   CreateMapping,
@@ -16,12 +18,12 @@ import {
   RenameLevel,
   UpdateIntegration,
 } from './admin-schemas';
-import { presentEventDetail, presentEventSummary, presentIntegration, presentLevel, presentSite } from './presenters';
+import { presentAssetMapping, presentEventDetail, presentEventSummary, presentIntegration, presentLevel, presentSite } from './presenters';
 import type { AppServices } from './services';
 
 /** The admin JSON API under /api/v1. Handlers parse, call one service, present. */
 export function createAdminApiRouter(services: AppServices): Router {
-  const { sites, mappings, members, access, intake, eventLog } = services;
+  const { sites, mappings, assetMappings, members, access, intake, eventLog } = services;
   const router = Router();
   router.use(function noStore(_req, res, next) {
     // Answers carry member data and, once, a webhook URL with its secret: no cache, shared or private, may keep them.
@@ -112,6 +114,40 @@ export function createAdminApiRouter(services: AppServices): Router {
   });
   router.get('/sites/:siteId/discovered-products', async (req, res) => {
     res.json({ products: await mappings.discovered(await siteFromPath(sites, req, res)) });
+  });
+
+  // Tag and membership-level mappings, and discovered tags and levels
+  router.post('/sites/:siteId/asset-mappings', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    const input = parseInput(CreateAssetMapping, req.body);
+    const asset =
+      'key' in input
+        ? { key: input.key }
+        : input.kind === 'tag'
+          ? { reference: { kind: 'tag' as const, tagId: input.tagId, tagName: input.tagName } }
+          : { reference: { kind: 'membership' as const, membershipId: input.membershipId, membershipName: input.membershipName, levelId: input.levelId, levelName: input.levelName } };
+    const result = await assetMappings.save(site, { asset, levelIds: input.levelIds, applyToPast: input.applyToPast });
+    res.status(201).json({ assetMapping: presentAssetMapping(result.mapping), preview: result.preview, applied: result.applied });
+  });
+  router.get('/sites/:siteId/asset-mappings', async (req, res) => {
+    res.json({ assetMappings: (await assetMappings.list(await siteFromPath(sites, req, res))).map(presentAssetMapping) });
+  });
+  router.get('/sites/:siteId/asset-mappings/:key', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    res.json(presentAssetMapping(await assetMappings.get(site, parseInput(AssetKeyParam, req.params).key)));
+  });
+  router.get('/sites/:siteId/asset-mappings/:key/preview', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    res.json(await assetMappings.preview(site, { key: parseInput(AssetKeyParam, req.params).key }));
+  });
+  router.delete('/sites/:siteId/asset-mappings/:key', async (req, res) => {
+    const site = await siteFromPath(sites, req, res);
+    const { revoke } = parseInput(DeleteMappingQuery, req.query);
+    res.json(await assetMappings.remove(site, parseInput(AssetKeyParam, req.params).key, revoke, actorName(res)));
+  });
+  router.get('/sites/:siteId/discovered-assets', async (req, res) => {
+    const found = await assetMappings.discovered(await siteFromPath(sites, req, res));
+    res.json({ tags: found.filter((asset) => asset.kind === 'tag'), memberships: found.filter((asset) => asset.kind === 'membership') });
   });
 
   // Members and manual grants

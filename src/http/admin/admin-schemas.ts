@@ -27,6 +27,8 @@ export const UpdateIntegration = z
     secretGraceHours: z.number().int().min(0).max(24 * 30).optional(),
     quietFeedHours: z.number().int().min(1).max(24 * 90).optional(),
     rawBodyRetentionDays: z.number().int().min(1).max(3650).optional(),
+    tagAccess: z.boolean().optional(),
+    membershipAccess: z.boolean().optional(),
   })
   .refine((value) => Object.keys(value).length > 0, 'nothing to change');
 
@@ -36,6 +38,21 @@ export const CreateMapping = z.object({
   applyToPast: z.boolean().default(false),
   billingPeriodDays: z.number().int().min(1).max(3660).nullable().optional(),
 });
+
+const kartraText = z.string().trim().min(1).max(200).optional();
+const mappedLevels = { levelIds: z.array(id).min(1, 'pick at least one level'), applyToPast: z.boolean().default(false) };
+// A key as repos.assets makes it (`tag:<name>`, `membership:<id>:<level id>`…): opaque to clients, capped in length.
+const assetKey = z.string().min(1).max(300);
+
+/** A tag or membership-level mapping: a discovered asset by key, or one named by Kartra id or name. */
+export const CreateAssetMapping = z.union([
+  z.object({ key: assetKey, ...mappedLevels }).strict(),
+  z.object({ kind: z.literal('tag'), tagName: kartraText, tagId: kartraText, ...mappedLevels }).strict(),
+  z
+    .object({ kind: z.literal('membership'), membershipId: kartraText, membershipName: kartraText, levelId: kartraText, levelName: kartraText, ...mappedLevels })
+    .strict(),
+]);
+export const AssetKeyParam = z.object({ key: assetKey });
 
 export const DeleteMappingQuery = z.object({ revoke: booleanQuery.default(false) });
 export const ProductIdParam = z.object({ productId });
@@ -58,6 +75,7 @@ export const EventQuery = z.object({
   status: statusList.optional(),
   action: z.string().trim().max(64).optional(),
   productId: productId.optional(),
+  assetKey: assetKey.optional(),
   email: z.string().trim().max(320).optional(),
   since: isoTime.optional(),
   until: isoTime.optional(),

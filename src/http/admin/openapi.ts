@@ -115,6 +115,13 @@ const productIdPath: ParameterObject = {
   description: "Kartra's product id.",
   schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
 };
+const assetKeyPath: ParameterObject = {
+  name: 'key',
+  in: 'path',
+  required: true,
+  description: 'The `key` of a tag or membership level (from the mappings or discovered lists), URL-encoded.',
+  schema: { type: 'string', minLength: 1, maxLength: 300 },
+};
 const query = (name: string, schema: SchemaObject, description: string): ParameterObject => ({ name, in: 'query', required: false, description, schema });
 
 const schemas: Record<string, SchemaObject> = {
@@ -162,6 +169,8 @@ const schemas: Record<string, SchemaObject> = {
     quietFeedHours: integer,
     rawBodyRetentionDays: integer,
     secretGraceHours: integer,
+    tagAccess: { type: 'boolean', description: 'Whether mapped Kartra tags grant and revoke access (on by default).' },
+    membershipAccess: { type: 'boolean', description: 'Whether mapped Kartra membership levels grant and revoke access (on by default).' },
   }),
   Integration: object({
     enabled: { type: 'boolean' },
@@ -199,9 +208,70 @@ const schemas: Record<string, SchemaObject> = {
       secretGraceHours: { type: 'integer', minimum: 0, maximum: 720 },
       quietFeedHours: { type: 'integer', minimum: 1, maximum: 2160 },
       rawBodyRetentionDays: { type: 'integer', minimum: 1, maximum: 3650 },
+      tagAccess: { type: 'boolean', description: 'Off: tag events are stored as `ignored`.' },
+      membershipAccess: { type: 'boolean', description: 'Off: membership events are stored as `ignored`.' },
     },
     additionalProperties: false,
   },
+  AssetMapping: object({
+    key: { type: 'string', description: 'Opaque key of the tag or membership level on this site.' },
+    kind: { type: 'string', enum: ['tag', 'membership'] },
+    label: { type: 'string', description: 'As people read it: `tag "VIP"`, `membership "Academy" level "Pro"`.' },
+    name: { ...nullableString, description: 'The tag name, or the level name.' },
+    kartraId: { ...nullableString, description: "Kartra's tag id, or level id." },
+    membershipId: nullableString,
+    membershipName: nullableString,
+    levels: arrayOf(ref('Level')),
+    memberCount: { ...integer, description: 'Members holding an active grant from it.' },
+  }),
+  CreateAssetMapping: {
+    description:
+      'A discovered tag or level by `key`, or one named by Kartra id or name (names match trimmed and case-insensitively; a level by id within its membership when given). Replaces its levels.',
+    oneOf: [
+      object({ key: { type: 'string', maxLength: 300 }, levelIds: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1 }, applyToPast: { type: 'boolean', default: false } }, ['key', 'levelIds']),
+      object(
+        {
+          kind: { type: 'string', enum: ['tag'] },
+          tagName: { type: 'string', maxLength: 200 },
+          tagId: { type: 'string', maxLength: 200 },
+          levelIds: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1 },
+          applyToPast: { type: 'boolean', default: false },
+        },
+        ['kind', 'levelIds'],
+      ),
+      object(
+        {
+          kind: { type: 'string', enum: ['membership'] },
+          membershipId: { type: 'string', maxLength: 200 },
+          membershipName: { type: 'string', maxLength: 200 },
+          levelId: { type: 'string', maxLength: 200 },
+          levelName: { type: 'string', maxLength: 200 },
+          levelIds: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1 },
+          applyToPast: { type: 'boolean', default: false },
+        },
+        ['kind', 'levelIds'],
+      ),
+    ],
+  },
+  AssetMappingPreview: object({
+    assetKey: { type: 'string' },
+    unmappedEvents: { ...integer, description: 'Stored unmapped events of it that applyToPast re-applies.' },
+    people: { ...integer, description: 'Distinct people (lead id, else email) in them.' },
+    recordedMembers: { ...integer, description: 'Members with assignments on record, brought in line with the mapping.' },
+  }),
+  DiscoveredAsset: object({
+    key: { type: 'string' },
+    kind: { type: 'string', enum: ['tag', 'membership'] },
+    label: { type: 'string' },
+    name: nullableString,
+    kartraId: nullableString,
+    membershipId: nullableString,
+    membershipName: nullableString,
+    firstSeenAt: nullableDateTime,
+    lastSeenAt: nullableDateTime,
+    eventCount: integer,
+    leadCount: integer,
+  }),
   Mapping: object({
     productId: { type: 'string' },
     productName: nullableString,
@@ -252,7 +322,7 @@ const schemas: Record<string, SchemaObject> = {
     siteId: integer,
     memberId: integer,
     levelId: integer,
-    sourceType: { type: 'string', enum: ['purchase', 'manual'] },
+    sourceType: { type: 'string', enum: ['purchase', 'manual', 'tag', 'membership'] },
     sourceKey: { type: 'string' },
     productId: nullableString,
     transactionId: nullableString,
@@ -289,7 +359,15 @@ const schemas: Record<string, SchemaObject> = {
       ref('Member'),
       object({
         grants: arrayOf({
-          allOf: [ref('Grant'), object({ levelName: { type: 'string' }, effective: { type: 'boolean' }, history: arrayOf(ref('GrantHistoryEntry')) })],
+          allOf: [
+            ref('Grant'),
+            object({
+              levelName: { type: 'string' },
+              assetLabel: { ...nullableString, description: 'For a grant from a Kartra tag or membership level, which one (`tag "VIP"`).' },
+              effective: { type: 'boolean' },
+              history: arrayOf(ref('GrantHistoryEntry')),
+            }),
+          ],
         }),
         emailChanges: arrayOf(ref('EmailChange')),
       }),
@@ -304,6 +382,7 @@ const schemas: Record<string, SchemaObject> = {
     kind: nullableString,
     action: nullableString,
     productId: nullableString,
+    assetKey: { ...nullableString, description: 'The Kartra tag or membership level of a tag or membership event.' },
     leadId: nullableString,
     email: nullableString,
     transactionId: nullableString,
@@ -488,6 +567,50 @@ const paths: Record<string, PathItemObject> = {
       responses: { '200': ok('Discovered products.', object({ products: arrayOf(ref('DiscoveredProduct')) })), ...errors('401', '404') },
     }),
   },
+  '/api/v1/sites/{siteId}/asset-mappings': {
+    post: operation('mappings', 'saveAssetMapping', 'Map a Kartra tag or membership level to access levels', {
+      description: 'Replaces its levels. With `applyToPast`, its unmapped events are re-applied and members with assignments on record follow the mapping.',
+      parameters: [siteId],
+      requestBody: body(ref('CreateAssetMapping')),
+      responses: {
+        '201': ok(
+          'The mapping, what applyToPast would touch (measured before saving) and what it did.',
+          object({
+            assetMapping: ref('AssetMapping'),
+            preview: ref('AssetMappingPreview'),
+            applied: nullable({ allOf: [ref('ReapplyResult'), object({ membersReconciled: integer })] }),
+          }),
+        ),
+        ...errors('401', '404', '422'),
+      },
+    }),
+    get: operation('mappings', 'listAssetMappings', 'List tag and membership-level mappings', {
+      parameters: [siteId],
+      responses: { '200': ok('Mappings.', object({ assetMappings: arrayOf(ref('AssetMapping')) })), ...errors('401', '404') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/asset-mappings/{key}': {
+    get: operation('mappings', 'getAssetMapping', 'Get one tag or membership-level mapping', {
+      parameters: [siteId, assetKeyPath],
+      responses: { '200': ok('The mapping.', ref('AssetMapping')), ...errors('401', '404', '422') },
+    }),
+    delete: operation('mappings', 'deleteAssetMapping', 'Delete a tag or membership-level mapping; grants are kept unless revoke=true', {
+      parameters: [siteId, assetKeyPath, query('revoke', { type: 'string', enum: ['true', 'false', '1', '0'], default: 'false' }, 'Also revoke the grants it gave.')],
+      responses: { '200': ok('How many grants were revoked.', object({ revokedGrants: integer })), ...errors('401', '404', '422') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/asset-mappings/{key}/preview': {
+    get: operation('mappings', 'previewAssetMapping', 'What mapping this tag or level with applyToPast would touch', {
+      parameters: [siteId, assetKeyPath],
+      responses: { '200': ok('The preview.', ref('AssetMappingPreview')), ...errors('401', '404', '422') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/discovered-assets': {
+    get: operation('mappings', 'listDiscoveredAssets', 'Tags and membership levels seen in events but not mapped', {
+      parameters: [siteId],
+      responses: { '200': ok('Discovered tags and levels.', object({ tags: arrayOf(ref('DiscoveredAsset')), memberships: arrayOf(ref('DiscoveredAsset')) })), ...errors('401', '404') },
+    }),
+  },
   '/api/v1/sites/{siteId}/members': {
     get: operation('members', 'listMembers', 'Find members, with their effective levels', {
       parameters: [
@@ -535,6 +658,7 @@ const paths: Record<string, PathItemObject> = {
         query('status', { type: 'string', example: 'failed,unmapped' }, `Comma-separated statuses: ${EVENT_STATUSES.join(', ')}.`),
         query('action', { type: 'string', maxLength: 64 }, "Kartra's action or IPN transaction type."),
         query('productId', { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' }, 'Kartra product id.'),
+        query('assetKey', { type: 'string', maxLength: 300 }, 'A tag or membership level, by its `key`.'),
         query('email', { type: 'string', maxLength: 320 }, 'Lead email.'),
         query('since', dateTime, 'Received at or after (ISO 8601 with offset).'),
         query('until', dateTime, 'Received at or before (ISO 8601 with offset).'),
@@ -627,7 +751,7 @@ export const adminApiDocument: OpenApiDocument = {
     { name: 'sites', description: 'Sites (one database holds several).' },
     { name: 'levels', description: "The membership site's own access levels." },
     { name: 'kartra', description: 'The Kartra integration: webhook URL, secret rotation, settings.' },
-    { name: 'mappings', description: 'Kartra products mapped to levels, and discovered products.' },
+    { name: 'mappings', description: 'Kartra products, tags and membership levels mapped to levels, and discovered ones.' },
     { name: 'members', description: 'Members, effective levels, manual grants.' },
     { name: 'events', description: 'The webhook event log, re-apply, and what needs attention.' },
     { name: 'webhook', description: 'The URL pasted into Kartra (Outbound API and IPN).' },

@@ -1,5 +1,6 @@
 import { readableBody } from '../../domain/webhook-events/delivered-body';
 import type { IntegrationState } from '../../domain/sites/site-service';
+import type { AssetMappingView } from '../../domain/mapping/asset-mapping-service';
 import type { AccessLevel, ApiToken, Site, WebhookEventRecord, WebhookEventSummary } from '../../domain/model';
 
 /** Wire shapes of the admin API: explicit, so no internal field (a secret's hash, say) ever leaks by accident. */
@@ -34,6 +35,8 @@ export const presentIntegration = (state: IntegrationState) => ({
     quietFeedHours: state.quietFeedHours,
     rawBodyRetentionDays: state.rawBodyRetentionDays,
     secretGraceHours: state.secretGraceHours,
+    tagAccess: state.tagAccess,
+    membershipAccess: state.membershipAccess,
   },
 });
 
@@ -56,6 +59,7 @@ export function presentEventSummary(event: WebhookEventSummary) {
     kind: event.kind,
     action: event.action,
     productId: event.productId,
+    assetKey: event.assetKey,
     leadId: event.leadId,
     email: event.email,
     transactionId: event.transactionId,
@@ -92,3 +96,15 @@ export function presentEventDetail(event: WebhookEventRecord, effects: unknown) 
     effects,
   };
 }
+
+export const presentAssetMapping = (mapping: AssetMappingView) => ({
+  key: mapping.key,
+  kind: mapping.kind,
+  label: mapping.label,
+  name: mapping.name,
+  kartraId: mapping.kartraId,
+  membershipId: mapping.membershipId,
+  membershipName: mapping.membershipName,
+  levels: mapping.levels.map(presentLevel),
+  memberCount: mapping.memberCount,
+});
