@@ -205,4 +205,33 @@ describe('the CheckoutJoy story: access from a Kartra tag and a membership level
     await mapMembershipLevel(['Academy Pro']);
     expect((await postOutbound(t, site.hookPath, assetFixture('03-membership_granted.nested.lee.json')).expect(200)).body.outcome).toBe('applied');
   });
+
+  it('answers bad asset mappings with clear errors, and deletes keeping or revoking grants', async () => {
+    const levelIds = [site.levels['Pro Course']];
+    const problems = async (body: object) => (await t.api.post(`/sites/${site.siteId}/asset-mappings`, body).expect(422)).body.error;
+    expect(await problems({ kind: 'tag', tagName: TAG, levelIds: [] })).toMatchObject({ code: 'invalid_input' });
+    expect((await problems({ kind: 'tag', levelIds })).details.issues).toEqual([expect.objectContaining({ path: 'tagName' })]);
+    expect((await problems({ kind: 'membership', membershipName: 'Watercolor Academy', levelIds })).details.issues).toEqual([expect.objectContaining({ path: 'levelName' })]);
+    expect(await problems({ kind: 'playlist', tagName: TAG, levelIds })).toMatchObject({ code: 'invalid_input' });
+    expect((await problems({ kind: 'tag', tagName: TAG, levelIds: [999_999] })).details.issues).toEqual([expect.objectContaining({ path: 'levelIds', message: 'level(s) 999999 do not exist on this site' })]);
+    await t.api.post(`/sites/${site.siteId}/asset-mappings`, { key: 'tag:no such tag', levelIds }).expect(404);
+    await t.api.get(`/sites/${site.siteId}/asset-mappings/${encodeURIComponent('tag:no such tag')}`).expect(404);
+
+    const saved = await mapTag(['Pro Course']);
+    const key = saved.body.assetMapping.key as string;
+    expect(saved.body.assetMapping).toMatchObject({ kind: 'tag', name: TAG, label: `tag "${TAG}"`, memberCount: 0 });
+    await postOutbound(t, site.hookPath, assetFixture('01-assign_tag.nested.lee.json')).expect(200);
+    expect((await t.api.get(`/sites/${site.siteId}/asset-mappings/${encodeURIComponent(key)}`).expect(200)).body.memberCount).toBe(1);
+    const events = await t.api.get(`/sites/${site.siteId}/events?assetKey=${encodeURIComponent(key)}`).expect(200);
+    expect(events.body.events.map((event: { assetKey: string; action: string }) => [event.assetKey, event.action])).toEqual([[key, 'assign_tag']]);
+    expect((await t.api.get(`/sites/${site.siteId}/events?assetKey=${encodeURIComponent('tag:other')}`).expect(200)).body.events).toEqual([]);
+
+    // Deleting keeps the grants by default; mapped again and deleted with revoke, they end.
+    expect((await t.api.delete(`/sites/${site.siteId}/asset-mappings/${encodeURIComponent(key)}`).expect(200)).body).toEqual({ revokedGrants: 0 });
+    expect(await memberLevels(t, site, LEE)).toEqual(['Pro Course']);
+    await mapTag(['Pro Course']);
+    expect((await t.api.delete(`/sites/${site.siteId}/asset-mappings/${encodeURIComponent(key)}?revoke=true`).expect(200)).body).toEqual({ revokedGrants: 1 });
+    expect(await memberLevels(t, site, LEE)).toEqual([]);
+    await t.api.delete(`/sites/${site.siteId}/asset-mappings/${encodeURIComponent(key)}`).expect(404);
+  });
 });
