@@ -225,6 +225,20 @@ describe('request timeouts in the real service', () => {
   }, 60_000);
 });
 
+/** Sends `howMany` distinct purchases to `hookUrl` from one local address (a source), `concurrency` at a time. */
+async function deliverPurchases(hookUrl: string, localAddress: string, firstSerial: number, howMany: number, concurrency: number): Promise<PlainResponse[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  try {
+    return await inParallel(
+      Array.from({ length: howMany }, (_, index) => firstSerial + index),
+      concurrency,
+      (serial) => sendRequest(hookUrl, { body: distinctPurchase(serial).body, headers: JSON_HEADERS, localAddress, agent }),
+    );
+  } finally {
+    agent.destroy();
+  }
+}
+
 describe('per-source rate limit on the hook route', () => {
   let t: TestApp;
   let site: SiteWithHook;
@@ -244,19 +258,8 @@ describe('per-source rate limit on the hook route', () => {
     await t.close();
   });
 
-  /** Sends `count` distinct purchases from one local address (a source), `concurrency` at a time. */
-  async function deliverFrom(localAddress: string, firstSerial: number, howMany: number, concurrency: number): Promise<PlainResponse[]> {
-    const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-    try {
-      return await inParallel(
-        Array.from({ length: howMany }, (_, index) => firstSerial + index),
-        concurrency,
-        (serial) => sendRequest(`${baseUrl}${site.hookPath}`, { body: distinctPurchase(serial).body, headers: JSON_HEADERS, localAddress, agent }),
-      );
-    } finally {
-      agent.destroy();
-    }
-  }
+  const deliverFrom = (localAddress: string, firstSerial: number, howMany: number, concurrency: number) =>
+    deliverPurchases(`${baseUrl}${site.hookPath}`, localAddress, firstSerial, howMany, concurrency);
 
   it(`accepts and stores a launch-day burst of ${burst} from one source at the default limits, while another source delivers meanwhile`, async () => {
     const kartra = '127.0.0.2';
@@ -282,18 +285,8 @@ describe('per-source rate limit on the hook route', () => {
     const limitedApp = await buildTestApp({ HOOK_RATE_BURST: String(floodBurst), HOOK_RATE_PER_SECOND: String(floodPerSecond) });
     const limitedSite = await buildSite(limitedApp);
     const { server: limitedServer, baseUrl: limitedUrl } = await listenOnLoopback(limitedApp.app);
-    const send = async (localAddress: string, firstSerial: number, howMany: number, concurrency: number) => {
-      const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-      try {
-        return await inParallel(
-          Array.from({ length: howMany }, (_, index) => firstSerial + index),
-          concurrency,
-          (serial) => sendRequest(`${limitedUrl}${limitedSite.hookPath}`, { body: distinctPurchase(serial).body, headers: JSON_HEADERS, localAddress, agent }),
-        );
-      } finally {
-        agent.destroy();
-      }
-    };
+    const send = (localAddress: string, firstSerial: number, howMany: number, concurrency: number) =>
+      deliverPurchases(`${limitedUrl}${limitedSite.hookPath}`, localAddress, firstSerial, howMany, concurrency);
     try {
       const kartra = '127.0.0.4';
       const startedAt = performance.now();
