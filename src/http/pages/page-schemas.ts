@@ -38,6 +38,46 @@ export const MappingForm = z.object({ productId, levelIds: idList, applyToPast: 
 
 export const DeleteMappingForm = z.object({ grants: z.enum(['keep', 'revoke']).default('keep') });
 
+const assetName = z.preprocess(blankToUndefined, z.string().trim().max(200, 'at most 200 characters').optional());
+/** Kartra's ids as its parser reads them (domain/kartra/kartra-values.ts): leading zeros of a number dropped. */
+const kartraId = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_.:@-]{1,128}$/, 'the id from Kartra: letters, digits and _ . : @ -')
+    .transform((value) => (/^\d+$/.test(value) ? value.replace(/^0+(?=\d)/, '') : value))
+    .optional(),
+);
+
+/**
+ * Mapping a Kartra tag or membership level: a discovered one by its stored key, a tag by name, or a membership level
+ * by membership and level (ids or names). `kind` says which of the page's forms was sent.
+ */
+export const AssetMappingForm = z.discriminatedUnion(
+  'kind',
+  [
+    z.object({ kind: z.literal('discovered'), key: z.string().min(1).max(1000), levelIds: idList, applyToPast: checkbox, confirm: checkbox }),
+    z.object({ kind: z.literal('tag'), tagName: assetName.refine((name) => name !== undefined, 'the tag’s name in Kartra'), levelIds: idList, applyToPast: checkbox, confirm: checkbox }),
+    z
+      .object({
+        kind: z.literal('membership'),
+        membershipId: kartraId,
+        membershipName: assetName,
+        levelId: kartraId,
+        levelName: assetName,
+        levelIds: idList,
+        applyToPast: checkbox,
+        confirm: checkbox,
+      })
+      .refine((form) => form.levelId !== undefined || form.levelName !== undefined, { path: ['levelName'], message: 'the membership level’s name or id in Kartra' }),
+  ],
+  { error: 'choose what to map' },
+);
+export type AssetMappingInput = z.output<typeof AssetMappingForm>;
+
+export const DeleteAssetMappingForm = z.object({ key: z.string().min(1, 'which mapping').max(1000), grants: z.enum(['keep', 'revoke']).default('keep') });
+
 export const SettingsForm = z.object({
   // The rule (https, no userinfo, query or fragment, length caps) is the domain's: domain/sites/public-url.ts.
   publicUrl: z.preprocess(blankToUndefined, publicUrlInput.optional()),
@@ -46,6 +86,11 @@ export const SettingsForm = z.object({
   moneyChannels: z.enum(MONEY_CHANNELS, { error: 'choose which deliveries may grant or revoke access' }).optional(),
   graceDays: z.coerce.number({ error: 'a whole number of days' }).int('a whole number of days').min(0, '0 to 90 days').max(90, '0 to 90 days'),
   cancelMode: z.enum(['immediate', 'period_end'], { error: 'choose when a cancelled subscription ends access' }),
+  // The two switches are checkboxes, which send nothing when off; `accessSwitches` marks a form that showed them, so
+  // a post without it (an older page, a script) leaves them as they are rather than switching both off.
+  accessSwitches: z.literal('shown').optional().catch(undefined),
+  tagAccess: checkbox,
+  membershipAccess: checkbox,
 });
 
 export const LevelForm = z.object({ name: z.string().trim().min(1, 'give the level a name').max(200, 'at most 200 characters') });
@@ -72,6 +117,8 @@ export const EventFilters = z.object({
   range: z.enum(['24h', '7d', '30d']).optional().catch(undefined),
   search: z.string().trim().max(320).optional().catch(undefined),
   cursor: z.string().max(100).optional().catch(undefined),
+  /** A Kartra tag or membership level, by its key (the options of the page's select). */
+  asset: z.string().min(1).max(1000).optional().catch(undefined),
 });
 
 export const MemberSearchForm = z.object({ q: z.string().trim().max(200).optional().catch(undefined), after: z.coerce.number().int().min(0).optional().catch(undefined) });
