@@ -37,6 +37,10 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
     const search = filters.search ?? '';
     const isEmail = search.includes('@');
     const isProduct = /^[A-Za-z0-9_-]{1,64}$/.test(search);
+    const knownAssets = await services.assetMappings.known(site);
+    const assetLabels = new Map(knownAssets.map((asset) => [asset.key, asset.label]));
+    // A key the select does not offer (hand-edited, or another site's) is dropped, so the filter shown is the one applied.
+    if (filters.asset !== undefined && !assetLabels.has(filters.asset)) filters.asset = undefined;
     let page: Awaited<ReturnType<typeof eventLog.list>>;
     try {
       page = await eventLog.list(site, {
@@ -44,6 +48,7 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
         action: filters.action,
         email: isEmail ? search : undefined,
         productId: !isEmail && isProduct ? search : undefined,
+        assetKey: filters.asset,
         since: filters.range ? new Date(now.getTime() - RANGES[filters.range] * HOUR_MS) : undefined,
         limit: PAGE_SIZE,
         cursor: filters.cursor,
@@ -55,7 +60,7 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
     }
     // The filters stay in every link, so a filtered view can be bookmarked, shared and paged through.
     const kept = new URLSearchParams();
-    for (const key of ['outcome', 'action', 'range', 'search'] as const) if (filters[key]) kept.set(key, String(filters[key]));
+    for (const key of ['outcome', 'action', 'range', 'search', 'asset'] as const) if (filters[key]) kept.set(key, String(filters[key]));
     const older = page.nextCursor ? new URLSearchParams(kept) : null;
     older?.set('cursor', page.nextCursor ?? '');
     const health = await eventLog.health(site, now);
@@ -65,11 +70,13 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
       {
         layout: await kit.layout(res, site, 'events', 'Webhook activity'),
         notice: typeof req.query.reapplied === 'string' && /^\d{1,9}$/.test(req.query.reapplied) ? `Re-applied ${plural(Number(req.query.reapplied), 'failed event')}.` : null,
-        filters: { outcome: filters.outcome ?? '', action: filters.action ?? '', range: filters.range ?? '', search },
+        filters: { outcome: filters.outcome ?? '', action: filters.action ?? '', range: filters.range ?? '', search, asset: filters.asset ?? '' },
         filtered: kept.toString() !== '',
         outcomes: Object.entries(OUTCOME_LABELS).map(([value, label]) => ({ value, label })),
         actions: health.lastByAction.map((row) => row.action).sort(),
-        events: page.events.map((event) => eventRow(event, timeZone)),
+        // Labels are Kartra's names (user text): the select and the rows show them escaped, keyed by our asset key.
+        assets: knownAssets.map((asset) => ({ key: asset.key, label: asset.label })),
+        events: page.events.map((event) => ({ ...eventRow(event, timeZone), assetLabel: event.assetKey ? (assetLabels.get(event.assetKey) ?? null) : null })),
         olderLink: older ? `?${older.toString()}` : null,
         newestLink: filters.cursor ? `?${kept.toString()}` : null,
         chart: buildEventsChart(await eventLog.perDay(site, { days: 30, timeZone, now })),

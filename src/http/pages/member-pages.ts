@@ -40,6 +40,9 @@ export function createMemberPages(services: AppServices, kit: PageKit): Router {
 
   function describeSource(grant: GrantDetail): string {
     if (grant.sourceType === 'manual') return 'Granted by hand';
+    // assetLabel reads `tag "VIP"` or `membership "Academy" level "Pro"`; the page escapes it as text.
+    if (grant.sourceType === 'tag') return `Kartra ${grant.assetLabel ?? 'tag (no longer known)'}`;
+    if (grant.sourceType === 'membership') return `Kartra ${grant.assetLabel ?? 'membership level (no longer known)'}`;
     const order = grant.transactionId ? `, order ${grant.transactionId}` : '';
     const subscription = grant.subscriptionId ? `, subscription ${grant.subscriptionId}` : '';
     return `Purchase of product ${grant.productId ?? '?'}${order}${subscription}`;

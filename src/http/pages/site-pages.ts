@@ -83,6 +83,9 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
           ipnSecretSet: state.ipnSecretSet,
           moneyChannels: typeof typed.moneyChannels === 'string' ? typed.moneyChannels : state.moneyChannels,
           secretGraceHours: state.secretGraceHours,
+          // A form that failed validation shows the switches as they were sent, not as they are stored.
+          tagAccess: 'accessSwitches' in typed ? typed.tagAccess === 'on' : state.tagAccess,
+          membershipAccess: 'accessSwitches' in typed ? typed.membershipAccess === 'on' : state.membershipAccess,
         },
         problem: extra.problem ?? null,
       },
@@ -133,10 +136,20 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
           moneyChannels: input.moneyChannels,
           graceDays: input.graceDays,
           cancelMode: input.cancelMode,
+          ...(input.accessSwitches ? { tagAccess: input.tagAccess, membershipAccess: input.membershipAccess } : {}),
         });
         res.redirect(303, `/admin/sites/${site.id}/kartra?notice=saved`);
       },
-      async (problem) => renderKartra(req, res, site, await sites.integrationState(site), { problem, typed: { publicUrl: body.publicUrl, graceDays: body.graceDays, cancelMode: body.cancelMode, moneyChannels: body.moneyChannels } }),
+      async (problem) => renderKartra(req, res, site, await sites.integrationState(site), {
+          problem,
+          typed: {
+            publicUrl: body.publicUrl,
+            graceDays: body.graceDays,
+            cancelMode: body.cancelMode,
+            moneyChannels: body.moneyChannels,
+            ...(body.accessSwitches === 'shown' ? { accessSwitches: true, tagAccess: body.tagAccess, membershipAccess: body.membershipAccess } : {}),
+          },
+        }),
     );
   });
 
