@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { buildMapping, buildSite, postOutbound, type SiteWithHook } from '../support/factories';
-import { outboundFixture } from '../support/kartra-fixtures';
+import { assetFixture, outboundFixture } from '../support/kartra-fixtures';
 import { buildTestApp, type TestApp } from '../support/test-app';
 import { createAdmin, signIn } from '../support/admin-pages';
 
@@ -69,6 +69,62 @@ describe('App Station forms with invalid input', () => {
     const saved = await post('/mappings', { productId: '558475', levelIds: String(site.levels.Foundations), applyToPast: 'on', confirm: 'yes' }).expect(303);
     const page = await session.agent.get(saved.headers.location as string).expect(200);
     expect(page.text).toContain('Mapping for product 558475 saved. Applied to the past: 1 event re-applied');
+  });
+
+  describe('tag and membership level mappings', () => {
+    /** The part of the page from the element with this id to the end of its section (or list item). */
+    const part = (html: string, marker: string, end = '</section>') => {
+      const start = html.indexOf(marker);
+      if (start < 0) throw new Error(`no ${marker} on the page`);
+      return html.slice(start, html.indexOf(end, start));
+    };
+    const mappedAssets = async () => (await t.api.get(`/sites/${site.siteId}/asset-mappings`).expect(200)).body.assetMappings as unknown[];
+
+    it('a tag with no name and no levels is reported on the tag form, keeping what was typed', async () => {
+      const res = await post('/asset-mappings', { kind: 'tag', tagName: '   ', applyToPast: 'on' }).expect(422);
+      const tagForm = part(res.text, 'id="add-tag"');
+      expect(tagForm).toContain('Please correct the fields marked below.');
+      expect(tagForm).toContain('the tag’s name in Kartra');
+      expect(tagForm).toContain('pick at least one level');
+      expect(tagForm).toMatch(/name="applyToPast" value="on" checked/);
+      // The other forms on the page carry no error.
+      expect(part(res.text, 'id="add-membership"')).not.toContain('field-error');
+      expect(part(res.text, 'id="add"')).not.toContain('field-error');
+      expect(await mappedAssets()).toEqual([]);
+    });
+
+    it('a membership level with neither name nor id, or an id that is not one, is reported on the membership form', async () => {
+      const noLevel = await post('/asset-mappings', { kind: 'membership', membershipName: 'Watercolor Academy', levelIds: String(site.levels.Foundations) }).expect(422);
+      const form = part(noLevel.text, 'id="add-membership"');
+      expect(form).toContain('the membership level’s name or id in Kartra');
+      expect(form).toContain('value="Watercolor Academy"');
+      expect(form).toMatch(new RegExp(`value="${site.levels.Foundations}" id="add-membership-${site.levels.Foundations}" checked`));
+      expect(part(noLevel.text, 'id="add-tag"')).not.toContain('field-error');
+      const badId = await post('/asset-mappings', { kind: 'membership', levelId: 'level 8812', levelIds: String(site.levels.Foundations) }).expect(422);
+      expect(part(badId.text, 'id="add-membership"')).toContain('the id from Kartra');
+      expect(part(badId.text, 'id="add-membership"')).toContain('value="level 8812"');
+      // A level of another site, or none at all, is refused as for products.
+      const unknownLevel = await post('/asset-mappings', { kind: 'membership', levelId: '8812', levelIds: '999999' }).expect(422);
+      expect(part(unknownLevel.text, 'id="add-membership"')).toContain('do not exist on this site');
+      expect(await mappedAssets()).toEqual([]);
+    });
+
+    it('a discovered tag saved without levels shows the error on its own row', async () => {
+      await postOutbound(t, site.hookPath, assetFixture('01-assign_tag.nested.lee.json')).expect(200);
+      const page = await session.agent.get(`${base}/mappings`).expect(200);
+      const key = /data-asset-key="([^"]+)"/.exec(page.text)?.[1]?.replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+      const res = await post('/asset-mappings', { kind: 'discovered', key }).expect(422);
+      const row = part(res.text, 'data-asset-key=', '</li>');
+      expect(row).toContain('pick at least one level');
+      expect(row).toMatch(/name="applyToPast" value="on" >/);
+      expect(part(res.text, 'id="add-tag"')).not.toContain('field-error');
+      expect(await mappedAssets()).toEqual([]);
+      // A key that names nothing on this site is a missing page.
+      await post('/asset-mappings', { kind: 'discovered', key: 'tag:no such tag', levelIds: String(site.levels.Foundations) }).expect(404);
+      // A form of no kind this page has is an error at the top of the page.
+      const unknownKind = await post('/asset-mappings', { kind: 'list', levelIds: String(site.levels.Foundations) }).expect(422);
+      expect(unknownKind.text).toContain('Please correct the fields marked below.');
+    });
   });
 
   it('Kartra settings: a bad URL and grace days are reported, keeping what was typed', async () => {
