@@ -72,8 +72,8 @@ describe('App Station forms with invalid input', () => {
   });
 
   describe('tag and membership level mappings', () => {
-    /** The part of the page from the element with this id to the end of its section (or list item). */
-    const part = (html: string, marker: string, end = '</section>') => {
+    /** The part of the page from `marker` to the next `end`: one form with its messages, or one discovered row. */
+    const part = (html: string, marker: string, end = '</form>') => {
       const start = html.indexOf(marker);
       if (start < 0) throw new Error(`no ${marker} on the page`);
       return html.slice(start, html.indexOf(end, start));

@@ -239,7 +239,7 @@ describe('App Station pages over HTTP', () => {
       const page = await get('/mappings');
       expect(keysIn(page.text, 'mapped-tags')).toHaveLength(1);
       const [levelKey] = keysIn(page.text, 'mapped-memberships');
-      const membershipSection = page.text.slice(page.text.indexOf('id="mapped-memberships"'), page.text.indexOf('id="add"'));
+      const membershipSection = page.text.slice(page.text.indexOf('id="mapped-memberships"'), page.text.indexOf('id="add-mappings"'));
       // Kartra's event filled in the names of the level mapped by id.
       expect(membershipSection).toContain('Pro Members');
       expect(membershipSection).toContain('Watercolor Academy');
