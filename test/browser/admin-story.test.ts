@@ -7,7 +7,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { composeApp, type ComposedApp } from '../../src/compose';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { outboundFixture } from '../support/kartra-fixtures';
+import { assetFixture, outboundFixture } from '../support/kartra-fixtures';
 import { createEmptyDatabase } from '../support/storage';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -18,7 +18,8 @@ const PASSWORD = 'correct horse battery staple';
 
 /**
  * The whole admin story in a real headless Chromium against the real app on a real port: sign in, enable Kartra,
- * copy the URL, an unmapped purchase arrives, map it with apply-to-past, the buyer gets the level, a refund arrives.
+ * copy the URL, an unmapped purchase arrives, map it with apply-to-past, the buyer gets the level, a refund arrives;
+ * then an outside checkout tags a new lead with an unmapped Kartra tag, and mapping the tag gives the lead a level.
  */
 describe('App Station in a real browser', () => {
   let server: Server;
@@ -165,6 +166,45 @@ describe('App Station in a real browser', () => {
 
     await page.goto(`${site}/kartra`);
     await shot('08-kartra-health');
+
+    // A CheckoutJoy checkout creates a Kartra lead and tags it with a tag nobody mapped: no buy_product ever comes.
+    const tagged = await postJson(hookUrl, assetFixture('01-assign_tag.nested.lee.json'));
+    expect(await tagged.json()).toMatchObject({ outcome: 'unmapped' });
+    await page.goto(`${site}/mappings`);
+    const tag = page.locator('#discovered-tags li.offer').filter({ hasText: 'CheckoutJoy - Pro Course' });
+    expect(await tag.textContent()).toMatch(/1 event · 1 lead/);
+    await shot('12-discovered-tag');
+
+    // Map the tag with apply-to-past, after the preview says what it touches.
+    await tag.getByLabel('Studio Members').check();
+    await tag.getByRole('button', { name: 'Save mappings' }).click();
+    expect(await page.locator('[data-testid="preview-subject"]').textContent()).toBe('the Kartra tag "CheckoutJoy - Pro Course"');
+    const tagPreview = await page.locator('[data-testid="preview"]').textContent();
+    expect(tagPreview).toContain('1 stored event');
+    expect(tagPreview).toContain('1 person');
+    await shot('13-tag-apply-to-past-preview');
+    await page.getByRole('button', { name: 'Save and apply to past events' }).click();
+    expect(await page.locator('.alert-ok').textContent()).toContain('Mapping of the Kartra tag saved. Applied to the past: 1 event re-applied');
+    expect(await page.locator('#mapped-tags table').textContent()).toContain('1 member');
+    await expect(page.locator('#discovered-tags li.offer').count()).resolves.toBe(0);
+
+    // The tagged lead is now a member with the level, and the page says which tag gave it.
+    await page.goto(`${site}/members?q=lee.park`);
+    await page.getByRole('link', { name: 'Lee Park' }).click();
+    expect(await page.locator('[data-testid="effective-levels"]').textContent()).toContain('Studio Members');
+    const tagWhy = await page.locator('.level-block[data-level="Studio Members"]').textContent();
+    expect(tagWhy).toContain('Kartra tag "CheckoutJoy - Pro Course"');
+    expect(tagWhy).toContain('Gives access');
+    await shot('14-member-with-tag-access');
+
+    // The event log filters by the tag.
+    await page.goto(`${site}/events`);
+    await page.locator('select#asset').selectOption({ label: 'tag "CheckoutJoy - Pro Course"' });
+    await page.getByRole('button', { name: 'Filter' }).click();
+    expect(page.url()).toContain('asset=');
+    const tagRows = page.locator('table.events tbody tr');
+    expect(await tagRows.count()).toBe(1);
+    expect(await tagRows.first().textContent()).toContain('assign_tag');
   }, 120_000);
 
   it('shows a lead named like markup as text everywhere, and no dialog ever opens', async () => {
