@@ -13,6 +13,8 @@ interface SiteIds {
   eventId: number;
   grantId: number;
   productId: string;
+  /** The key of the site's mapped Kartra tag. */
+  key: string;
 }
 
 /**
@@ -27,9 +29,11 @@ async function buildPopulatedSite(t: TestApp, name: string, productId: string): 
   const delivered = await postOutbound(t, site.hookPath, purchase).expect(200);
   const memberId = await t.scalar('select id from members where site_id = ?', [site.siteId]);
   const manual = await t.api.post(`/sites/${site.siteId}/members/${memberId}/grants`, { levelId: site.levels['Studio Members'] }).expect(201);
+  // A tag of the site's own name, so the two sites' tag keys differ.
+  const tag = await t.api.post(`/sites/${site.siteId}/asset-mappings`, { kind: 'tag', tagName: `${name} VIP`, levelIds: [site.levels.Foundations] }).expect(201);
   return {
     site,
-    ids: { siteId: site.siteId, levelId: site.levels['Studio Members'] ?? 0, memberId, eventId: delivered.body.eventId as number, grantId: manual.body.id as number, productId },
+    ids: { siteId: site.siteId, levelId: site.levels['Studio Members'] ?? 0, memberId, eventId: delivered.body.eventId as number, grantId: manual.body.id as number, productId, key: tag.body.assetMapping.key as string },
   };
 }
 
@@ -39,6 +43,7 @@ const API_BODIES: Record<string, (ids: SiteIds) => object> = {
   'PATCH /api/v1/sites/:siteId/levels/:levelId': () => ({ name: 'Renamed by an intruder' }),
   'PUT /api/v1/sites/:siteId/kartra': () => ({ enabled: false, ipnSecret: 'intruder' }),
   'POST /api/v1/sites/:siteId/mappings': (ids) => ({ productId: '777', levelIds: [ids.levelId], applyToPast: true }),
+  'POST /api/v1/sites/:siteId/asset-mappings': (ids) => ({ key: ids.key, levelIds: [ids.levelId], applyToPast: true }),
   'POST /api/v1/sites/:siteId/members/:memberId/grants': (ids) => ({ levelId: ids.levelId }),
   'POST /api/v1/sites/:siteId/events/reapply': () => ({ statuses: ['failed', 'unmapped', 'invalid', 'rejected'] }),
 };
@@ -55,7 +60,7 @@ const PAGE_FORMS: Record<string, (ids: SiteIds) => Record<string, string>> = {
 const key = (route: RouteEntry) => `${route.method} ${route.path}`;
 
 /** The routes with a site in their path, plus the other site's ids put where this site's would go. */
-const hasSubIds = (route: RouteEntry) => /:(levelId|memberId|eventId|grantId|productId)/.test(route.path);
+const hasSubIds = (route: RouteEntry) => /:(levelId|memberId|eventId|grantId|productId|key)\b/.test(route.path);
 
 describe('no site is reachable without a token or from another site', () => {
   let t: TestApp;
@@ -106,13 +111,13 @@ describe('no site is reachable without a token or from another site', () => {
     const before = await snapshotData(t.query);
     const leaks: string[] = [];
     let requests = 0;
-    const mixed = { ...mine, levelId: theirs.levelId, memberId: theirs.memberId, eventId: theirs.eventId, grantId: theirs.grantId, productId: theirs.productId };
+    const mixed = { ...mine, levelId: theirs.levelId, memberId: theirs.memberId, eventId: theirs.eventId, grantId: theirs.grantId, productId: theirs.productId, key: theirs.key };
     for (const route of routes.filter((candidate) => candidate.path.includes(':siteId'))) {
       const attempts: [string, SiteIds][] = [['their site', theirs]];
       if (hasSubIds(route)) attempts.push(['my site, their ids', mixed]);
       for (const [label, ids] of attempts) {
         requests++;
-        const path = `${fillPath(route.path, ids)}${route.method === 'DELETE' && route.path.endsWith(':productId') ? '?revoke=true' : ''}`;
+        const path = `${fillPath(route.path, ids)}${route.method === 'DELETE' && /:(productId|key)$/.test(route.path) ? '?revoke=true' : ''}`;
         const response = await request(t.app)[route.method.toLowerCase() as 'get'](path)
           .set('Authorization', `Bearer ${scoped}`)
           .send(API_BODIES[key(route)]?.(theirs) ?? {});
@@ -184,7 +189,7 @@ describe('the admin pages: sign-in, site isolation and CSRF on every form', () =
     }
 
     const before = await snapshotData(t.query);
-    const mixed = { ...mine, levelId: theirs.levelId, memberId: theirs.memberId, eventId: theirs.eventId, grantId: theirs.grantId, productId: theirs.productId };
+    const mixed = { ...mine, levelId: theirs.levelId, memberId: theirs.memberId, eventId: theirs.eventId, grantId: theirs.grantId, productId: theirs.productId, key: theirs.key };
     const leaks: string[] = [];
     let requests = 0;
     for (const route of routes.filter((candidate) => candidate.path.includes(':siteId'))) {
