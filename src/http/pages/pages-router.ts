@@ -9,6 +9,7 @@ import { loadAdminSession, requireCsrf, requireSameOrigin, requireSignedIn } fro
 import { createAccountPages } from './account-pages';
 import { createAuthPages } from './auth-pages';
 import { createEventPages } from './event-pages';
+import { createExportPages } from './export-pages';
 import { createMappingPages } from './mapping-pages';
 import { createMemberPages } from './member-pages';
 import { createPageKit } from './page-kit';
@@ -40,6 +41,7 @@ export function createPagesRouter(options: { services: AppServices; viewsDir: st
   router.use(createMappingPages(services, kit));
   router.use(createEventPages(services, kit));
   router.use(createMemberPages(services, kit));
+  router.use(createExportPages(services, kit));
 
   router.use((_req, res) => {
     kit.render(res, 'errors/error.njk', { layout: kit.plainLayout(res, 'error', TITLES[404] ?? 'Not found'), message: 'There is no such page, or it belongs to a site you do not administer.' }, 404);
