@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { PRODUCT_ID_PATTERN } from '../../domain/mapping/product-id';
 import { MONEY_CHANNELS } from '../../domain/model';
+import { GRACE_DAYS_MAX, GRACE_DAYS_MIN } from '../../domain/sites/grace-days';
 import { publicUrlInput } from '../public-url-input';
 
 /** Form bodies arrive as strings (urlencoded); these schemas turn them into typed values or field errors. */
@@ -17,7 +19,7 @@ const idList = z.preprocess(
 const productId = z
   .string({ error: 'required' })
   .trim()
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'the product id from Kartra (the number in the product editor address)');
+  .regex(PRODUCT_ID_PATTERN, 'the product id from Kartra (the number in the product editor address)');
 
 export const SignInForm = z.object({
   email: z.string().trim().min(1, 'enter your email').max(320),
@@ -78,13 +80,19 @@ export type AssetMappingInput = z.output<typeof AssetMappingForm>;
 
 export const DeleteAssetMappingForm = z.object({ key: z.string().min(1, 'which mapping').max(1000), grants: z.enum(['keep', 'revoke']).default('keep') });
 
+const GRACE_DAYS_RANGE = `${GRACE_DAYS_MIN} to ${GRACE_DAYS_MAX} days`;
+
 export const SettingsForm = z.object({
   // The rule (https, no userinfo, query or fragment, length caps) is the domain's: domain/sites/public-url.ts.
   publicUrl: z.preprocess(blankToUndefined, publicUrlInput.optional()),
   ipnSecret: z.preprocess(blankToUndefined, z.string().max(200).optional()),
   clearIpnSecret: checkbox,
   moneyChannels: z.enum(MONEY_CHANNELS, { error: 'choose which deliveries may grant or revoke access' }).optional(),
-  graceDays: z.coerce.number({ error: 'a whole number of days' }).int('a whole number of days').min(0, '0 to 90 days').max(90, '0 to 90 days'),
+  graceDays: z.coerce
+    .number({ error: 'a whole number of days' })
+    .int('a whole number of days')
+    .min(GRACE_DAYS_MIN, GRACE_DAYS_RANGE)
+    .max(GRACE_DAYS_MAX, GRACE_DAYS_RANGE),
   cancelMode: z.enum(['immediate', 'period_end'], { error: 'choose when a cancelled subscription ends access' }),
   // The two switches are checkboxes, which send nothing when off; `accessSwitches` marks a form that showed them, so
   // a post without it (an older page, a script) leaves them as they are rather than switching both off.
