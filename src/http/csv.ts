@@ -1,4 +1,5 @@
 import type { Response } from 'express';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /** One cell before encoding: text, a number, a time (written as ISO 8601 UTC) or nothing (an empty cell). */
 export type CsvValue = string | number | Date | null | undefined;
@@ -53,8 +54,8 @@ function writable(res: Response): Promise<void> {
 
 /**
  * Streams a CSV download. Memory stays at about one batch whatever the row count: the next page is read only after
- * the previous one was handed to the socket (`write` returning false means wait for 'drain'), and nothing more is
- * read once the client has disconnected.
+ * the previous one was handed to the socket (`write` returning false means wait for 'drain'), nothing more is read
+ * once the client has disconnected, and other requests are served between pages.
  *
  * The headers go out with the first batch, not before it: if reading the first page fails, the error handler can
  * still answer with a proper error page instead of a download. A failure after that can no longer change the status,
@@ -85,6 +86,10 @@ export async function streamCsv(res: Response, download: CsvDownload): Promise<v
       let chunk = started ? '' : start();
       for (const row of batch) chunk += csvLine(row);
       if (!res.write(chunk)) await writable(res);
+      // Then the event loop gets a turn before the next page. On SQLite the queries are synchronous, and while the
+      // kernel takes each chunk at once, 'drain' comes on the next tick, not the next turn: a long export would
+      // otherwise hold off every other request (webhooks included) until its last row.
+      await nextTurn();
       if (clientGone) return;
     }
     if (!started) res.write(start());

@@ -368,6 +368,34 @@ describe('CSV exports of the event log and the members', () => {
       }
     });
 
+    it('answers other requests between its pages, even where the database answers synchronously (SQLite)', async () => {
+      const finished: string[] = [];
+      const app = express();
+      app.use(function recordFinish(req, res, next) {
+        res.on('finish', () => finished.push(req.originalUrl));
+        next();
+      });
+      app.get('/ping', (_req, res) => {
+        res.send('pong');
+      });
+      app.use('/api/v1', requireToken(t.composed.services.tokens), createAdminExportRouter(t.composed.services, { batchRows: 100 }));
+      const { server, port } = await listen(app);
+      try {
+        const res = await open(port, `/api/v1/sites/${site.siteId}/events.csv`, t.token);
+        const exported = new Promise((resolve) => res.once('end', resolve));
+        await new Promise((resolve) => res.once('data', resolve));
+        const ping = await open(port, '/ping', t.token);
+        const pinged = new Promise((resolve) => ping.once('end', resolve));
+        ping.resume();
+        res.resume();
+        await Promise.all([pinged, exported]);
+        // 25 pages of 100: the ping, sent once the first rows arrived, is answered long before the last page.
+        expect(finished).toEqual(['/ping', `/api/v1/sites/${site.siteId}/events.csv`]);
+      } finally {
+        server.close();
+      }
+    });
+
     it('stops reading pages when the client goes away', async () => {
       const slow = slowEventLog(t.composed.services);
       const { server, port } = await listen(apiApp(slow.services));

@@ -7,8 +7,9 @@ import { EventQuery, MemberQuery } from './admin-schemas';
 import type { AppServices } from './services';
 
 // The list endpoints' filters without their paging: an export is the whole filtered list, read in its own pages.
-const EventExportQuery = EventQuery.pick({ status: true, action: true, productId: true, assetKey: true, email: true, since: true, until: true });
-const MemberExportQuery = MemberQuery.pick({ email: true, q: true });
+// Exported for openapi.ts, which writes the query parameters from them.
+export const EventExportQuery = EventQuery.pick({ status: true, action: true, productId: true, assetKey: true, email: true, since: true, until: true });
+export const MemberExportQuery = MemberQuery.pick({ email: true, q: true });
 
 /**
  * CSV exports for the admin API: GET /sites/:siteId/events.csv and /members.csv, with the filters of GET …/events and
