@@ -228,6 +228,55 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
     .orderBy(desc(webhookEvents.id))
     .prepare();
 
+  // The newest `limit` events of a product other than duplicates, counted with their buyers: bounded whatever the log.
+  const productActivityCapped = db
+    .select({
+      eventCount: sql<number>`count(*)`,
+      buyerCount: sql<number>`count(distinct case when kind in ('purchase', 'rebill') then coalesce(lead_id, email) end)`,
+    })
+    .from(
+      db
+        .select({ kind: webhookEvents.kind, leadId: webhookEvents.leadId, email: webhookEvents.email })
+        .from(webhookEvents)
+        .where(and(eq(webhookEvents.siteId, p('siteId')), eq(webhookEvents.productId, p('productId')), sql`${webhookEvents.status} <> 'duplicate'`))
+        .orderBy(desc(webhookEvents.id))
+        .limit(p('limit'))
+        .as('newest'),
+    )
+    .prepare();
+  const countWithStatusCapped = db
+    .select({ count: sql<number>`count(*)` })
+    .from(
+      db
+        .select({ one: sql`1` })
+        .from(webhookEvents)
+        .where(and(eq(webhookEvents.siteId, p('siteId')), eq(webhookEvents.status, p('status'))))
+        .limit(p('cap'))
+        .as('capped'),
+    )
+    .prepare();
+  // A skip scan of (site_id, action, id): each step seeks the next distinct action, then the newest event of each,
+  // so the cost follows the number of actions (a few dozen), not the number of events. SQLite has no skip scan of
+  // its own for this, and GROUP BY reads every entry.
+  const lastByAction = {
+    all: ({ siteId }: { siteId: number }) =>
+      db.all<{ action: string; at: number }>(sql`
+        with recursive actions(action) as (
+          select (select min(action) from webhook_events where site_id = ${siteId})
+          union all
+          select (select min(action) from webhook_events where site_id = ${siteId} and action > actions.action) from actions where actions.action is not null
+        )
+        select action, (select received_at from webhook_events where site_id = ${siteId} and action = actions.action order by id desc limit 1) as at
+        from actions where action is not null`),
+  };
+  const lastOfNoAction = db
+    .select({ at: webhookEvents.receivedAt })
+    .from(webhookEvents)
+    .where(and(eq(webhookEvents.siteId, p('siteId')), isNull(webhookEvents.action)))
+    .orderBy(desc(webhookEvents.id))
+    .limit(1)
+    .prepare();
+
   // Every tag or membership event reads its person's previous one: prepared, newest first from beforeId, through
   // (site, asset_key, lead_id, id) for a lead. A person known by email only is under a NULL lead id there; SQLite may
   // take their (site, email, id) entries instead, which are as few.
@@ -294,19 +343,12 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
         .all()
         .map((row) => row.id);
     },
-    productActivity: (siteId, productIds) => {
-      if (productIds.length === 0) return [];
-      return db
-        .select({
-          productId: sql<string>`${webhookEvents.productId}`,
-          eventCount: sql<number>`count(*)`,
-          buyerCount: sql<number>`count(distinct case when ${webhookEvents.kind} in ('purchase', 'rebill') then coalesce(${webhookEvents.leadId}, ${webhookEvents.email}) end)`,
-        })
-        .from(webhookEvents)
-        .where(and(eq(webhookEvents.siteId, siteId), inArray(webhookEvents.productId, productIds), sql`${webhookEvents.status} <> 'duplicate'`))
-        .groupBy(webhookEvents.productId)
-        .all();
-    },
+    productActivity: (siteId, productIds, cap) =>
+      productIds.flatMap((productId) => {
+        const row = productActivityCapped.get({ siteId, productId, limit: cap });
+        if (!row || row.eventCount === 0) return [];
+        return [{ productId, eventCount: row.eventCount, buyerCount: row.buyerCount, capped: row.eventCount >= cap }];
+      }),
     assetActivity: (siteId, assetKeys) => {
       if (assetKeys.length === 0) return [];
       return db
@@ -347,14 +389,13 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
         .get();
       return row ? { at: toDate(row.receivedAt), action: row.action } : null;
     },
-    lastReceivedByAction: (siteId) =>
-      db
-        .select({ action: sql<string>`coalesce(${webhookEvents.action}, '(unparsed)')`, at: sql<number>`max(${webhookEvents.receivedAt})` })
-        .from(webhookEvents)
-        .where(eq(webhookEvents.siteId, siteId))
-        .groupBy(webhookEvents.action)
-        .all()
-        .map((row) => ({ action: row.action, at: toDate(row.at) })),
+    lastReceivedByAction: (siteId) => {
+      const rows = lastByAction.all({ siteId });
+      const unparsed = lastOfNoAction.get({ siteId });
+      if (unparsed) rows.push({ action: '(unparsed)', at: unparsed.at });
+      return rows.map((row) => ({ action: row.action, at: toDate(row.at) }));
+    },
+    countWithStatus: (siteId, status, cap) => countWithStatusCapped.get({ siteId, status, cap })?.count ?? 0,
     countByStatusSince: (siteId, since) => {
       const rows = db
         .select({ status: webhookEvents.status, count: sql<number>`count(*)` })
@@ -453,12 +494,12 @@ export function createPaymentFactRepository(db: Db): Sync<PaymentFactRepository>
         .from(paymentFacts)
         .where(and(eq(paymentFacts.siteId, siteId), eq(paymentFacts.productId, productId)))
         .all(),
-    listByKind: (siteId, kind, limit) =>
+    listByKind: (siteId, kind, { since, limit }) =>
       db
         .select()
         .from(paymentFacts)
-        .where(and(eq(paymentFacts.siteId, siteId), eq(paymentFacts.kind, kind)))
-        .orderBy(desc(paymentFacts.occurredAt))
+        .where(and(eq(paymentFacts.siteId, siteId), eq(paymentFacts.kind, kind), since ? gte(paymentFacts.occurredAt, toMs(since)) : undefined))
+        .orderBy(desc(paymentFacts.occurredAt), desc(paymentFacts.id))
         .limit(limit)
         .all()
         .map(toPaymentFact),

@@ -130,6 +130,8 @@ export interface ProductActivity {
   productId: string;
   eventCount: number;
   buyerCount: number;
+  /** The count reached the cap: there may be more events (and buyers) than it says. */
+  capped: boolean;
 }
 
 export interface AssetActivity {
@@ -193,7 +195,12 @@ export interface WebhookEventRepository {
   list(siteId: number, query: EventQuery): Promise<WebhookEventSummary[]>;
   /** Ids in receipt order, for re-applying; events whose raw body was pruned are left out (nothing to re-apply). */
   idsForReapply(siteId: number, filter: { statuses: EventStatus[]; since?: Date; productId?: string; assetKey?: string }): Promise<number[]>;
-  productActivity(siteId: number, productIds: string[]): Promise<ProductActivity[]>;
+  /**
+   * Per product with any, its events other than duplicates and their buyers, counted over at most the newest `cap`
+   * such events: a figure that stops growing with the log. `capped`: the count reached the cap, so both are lower
+   * bounds.
+   */
+  productActivity(siteId: number, productIds: string[], cap: number): Promise<ProductActivity[]>;
   assetActivity(siteId: number, assetKeys: string[]): Promise<AssetActivity[]>;
   /** Unmapped events of a product (or an asset) that can still be re-applied (raw body not pruned), and their people. */
   countUnmapped(siteId: number, of: { productId: string } | { assetKey: string }): Promise<{ events: number; people: number }>;
@@ -204,7 +211,10 @@ export interface WebhookEventRepository {
    */
   latestAssetEvent(siteId: number, assetKey: string, person: EventPerson, beforeId: number): Promise<{ id: number; action: string | null; receivedAt: Date } | null>;
   lastReceived(siteId: number): Promise<{ at: Date; action: string | null } | null>;
+  /** Per action (`(unparsed)` for none), when its newest event arrived; one index probe per distinct action. */
   lastReceivedByAction(siteId: number): Promise<{ action: string; at: Date }[]>;
+  /** Events with this status, counted no further than `cap`: the answer is min(count, cap), at bounded cost. */
+  countWithStatus(siteId: number, status: EventStatus, cap: number): Promise<number>;
   /** Atomically claims a fingerprint; returns the id of the event that owns it (this one, or an earlier one). */
   claimFingerprint(siteId: number, fingerprint: string, eventId: number): Promise<number>;
   /** Events per status received at or after `since`. */
@@ -230,8 +240,8 @@ export interface PaymentFactRepository {
   findPaymentByTransaction(siteId: number, transactionId: string): Promise<PaymentFact | null>;
   latestPurchaseSource(siteId: number, memberId: number, productId: string): Promise<string | null>;
   sourcesForProduct(siteId: number, productId: string): Promise<{ sourceKey: string; memberId: number }[]>;
-  /** Facts of one kind, newest first. */
-  listByKind(siteId: number, kind: PaymentFact['kind'], limit: number): Promise<PaymentFact[]>;
+  /** Facts of one kind, newest first; with `since`, only those that occurred at or after it. */
+  listByKind(siteId: number, kind: PaymentFact['kind'], options: { since?: Date; limit: number }): Promise<PaymentFact[]>;
 }
 
 export interface NewGrant {

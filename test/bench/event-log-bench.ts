@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Pool } from 'pg';
 import { composeApp, type ComposedApp } from '../../src/compose';
 import { loadConfig } from '../../src/config';
+import { SESSION_COOKIE } from '../../src/http/pages/admin-session';
 import { databaseUrl, withClient } from './bench-postgres';
 import { seedEventLog, type SeedOptions, type SeededLog } from './seed-event-log';
 import { seedEventLogPostgres, type PostgresSeedTimes } from './seed-event-log-postgres';
@@ -16,6 +17,8 @@ export type BenchEngine = 'sqlite' | 'postgres';
 
 export interface QueryTiming {
   name: string;
+  /** The admin JSON API or an HTML page of the App Station. */
+  surface: 'api' | 'page';
   requests: number;
   p50Ms: number;
   p99Ms: number;
@@ -25,6 +28,7 @@ export interface QueryTiming {
 /** EXPLAIN (ANALYZE, BUFFERS) of the SELECTs one request ran, for a query that missed p99 < 10 ms on PostgreSQL. */
 export interface QueryExplain {
   name: string;
+  /** The request's full path, /api/v1/… or /admin/…. */
   path: string;
   statements: { sql: string; params: unknown[]; plan: string }[];
 }
@@ -235,6 +239,13 @@ async function timeQueries(
   log: (line: string) => void,
 ): Promise<{ queries: QueryTiming[]; explains: QueryExplain[] }> {
   const { token } = await composed.services.tokens.create('bench', null);
+  // Pages are timed as a signed-in admin of every seeded site sees them, through the session cookie.
+  // A new admin per run: a kept, reused log (BENCH_LOG_DATABASE) already holds the admins of earlier runs.
+  const password = 'bench-password-long-enough';
+  const email = `bench-admin-${Date.now()}@example.com`;
+  await composed.services.admins.createAdmin({ email, password, timeZone: 'Europe/Berlin', siteIds: seeded.siteIds });
+  const signedIn = await composed.services.admins.signIn(email, password);
+  if (!signedIn) throw new Error('the bench admin could not sign in');
   let timings: { ms: number; path: string }[] = [];
   const timed = express();
   timed.use(function timeRequest(req, res, next) {
@@ -247,7 +258,8 @@ async function timeQueries(
   await new Promise((done) => server.once('listening', done));
   try {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const headers = { authorization: `Bearer ${token}` };
+    const apiHeaders = { authorization: `Bearer ${token}` };
+    const pageHeaders = { cookie: `${SESSION_COOKIE}=${signedIn.sessionToken}` };
     let seed = 1;
     const random = () => {
       seed = (seed * 48271) % 2147483647;
@@ -260,7 +272,7 @@ async function timeQueries(
     const startMs = seedOptions.endAt.getTime() - spanMs;
     const iso = (ms: number) => new Date(ms).toISOString();
 
-    const queries: { name: string; path: () => string }[] = [
+    const queries: { name: string; surface?: 'page'; path: () => string }[] = [
       { name: 'events: first page (50)', path: () => `/sites/${site().siteId}/events` },
       {
         name: 'events: deep page via cursor',
@@ -325,10 +337,56 @@ async function timeQueries(
           return `/sites/${s.siteId}/members/${pick(s.memberIds)}`;
         },
       },
+      { name: 'Kartra page', surface: 'page', path: () => `/sites/${site().siteId}/kartra` },
+      { name: 'Mappings', surface: 'page', path: () => `/sites/${site().siteId}/mappings` },
+      { name: 'Webhook activity: first page', surface: 'page', path: () => `/sites/${site().siteId}/events` },
+      { name: 'Webhook activity: failed, 7 days', surface: 'page', path: () => `/sites/${site().siteId}/events?outcome=failed&range=7d` },
+      {
+        name: 'Webhook activity: by email',
+        surface: 'page',
+        path: () => {
+          const s = site();
+          return `/sites/${s.siteId}/events?search=${encodeURIComponent(pick(s.emails))}`;
+        },
+      },
+      {
+        name: 'Webhook activity: deep page',
+        surface: 'page',
+        path: () => {
+          const s = site();
+          return `/sites/${s.siteId}/events?cursor=${cursorFor(s.minEventId + Math.floor(random() * (s.maxEventId - s.minEventId) * 0.5))}`;
+        },
+      },
+      {
+        name: 'event page',
+        surface: 'page',
+        path: () => {
+          const s = site();
+          return `/sites/${s.siteId}/events/${s.minEventId + Math.floor(random() * (s.maxEventId - s.minEventId))}`;
+        },
+      },
+      {
+        name: 'Members: search',
+        surface: 'page',
+        path: () => {
+          const s = site();
+          return `/sites/${s.siteId}/members?q=${encodeURIComponent(pick(s.emails).slice(0, 12))}`;
+        },
+      },
+      {
+        name: 'member page',
+        surface: 'page',
+        path: () => {
+          const s = site();
+          return `/sites/${s.siteId}/members/${pick(s.memberIds)}`;
+        },
+      },
+      { name: 'Levels', surface: 'page', path: () => `/sites/${site().siteId}/levels` },
+      { name: 'Needs attention', surface: 'page', path: () => `/sites/${site().siteId}/attention` },
     ];
 
-    const get = async (path: string) => {
-      const response = await fetch(`${base}/api/v1${path}`, { headers });
+    const get = async (path: string, surface: 'api' | 'page' = 'api') => {
+      const response = await fetch(surface === 'page' ? `${base}/admin${path}` : `${base}/api/v1${path}`, { headers: surface === 'page' ? pageHeaders : apiHeaders, redirect: 'manual' });
       await response.arrayBuffer();
       return response.status;
     };
@@ -338,30 +396,31 @@ async function timeQueries(
     const explainAll = process.env.BENCH_EXPLAIN === 'all';
     for (const query of queries) {
       const warmup = Math.max(5, Math.floor(repetitions / 10));
-      for (let i = 0; i < warmup; i++) await get(query.path());
+      const surface = query.surface ?? 'api';
+      for (let i = 0; i < warmup; i++) await get(query.path(), surface);
       timings = [];
       for (let i = 0; i < repetitions; i++) {
-        const status = await get(query.path());
+        const status = await get(query.path(), surface);
         // An event id between sites' ranges can belong to another site: a 404 is a real, timed answer too.
         if (status !== 200 && status !== 404) throw new Error(`${query.name}: ${status}`);
       }
       const sorted = [...timings].sort((a, b) => a.ms - b.ms);
       const ms = sorted.map((timing) => timing.ms);
-      const result = { name: query.name, requests: sorted.length, p50Ms: round2(percentile(ms, 0.5)), p99Ms: round2(percentile(ms, 0.99)), maxMs: round2(ms[ms.length - 1] ?? 0) };
+      const result: QueryTiming = { name: query.name, surface, requests: sorted.length, p50Ms: round2(percentile(ms, 0.5)), p99Ms: round2(percentile(ms, 0.99)), maxMs: round2(ms[ms.length - 1] ?? 0) };
       results.push(result);
       log(`${query.name}: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms`);
       const pool = composed.database.postgres?.pool;
       if (pool && (explainAll || result.p99Ms >= QUERY_SLOW_MS)) {
         // The request at p99 once more, its statements captured, then each SELECT explained on its own connection.
         const slow = sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)];
-        const path = (slow?.path ?? '').replace(/^\/api\/v1/, '');
-        const statements = await captureStatements(pool, async () => void (await get(path)));
+        const path = (slow?.path ?? '').replace(/^\/(api\/v1|admin)/, '');
+        const statements = await captureStatements(pool, async () => void (await get(path, surface)));
         const explained: QueryExplain['statements'] = [];
         for (const statement of statements.filter((entry) => /^\s*select/i.test(entry.sql))) {
           const plan = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${statement.sql}`, statement.params);
           explained.push({ ...statement, plan: plan.rows.map((row) => row['QUERY PLAN']).join('\n') });
         }
-        explains.push({ name: query.name, path, statements: explained });
+        explains.push({ name: query.name, path: slow?.path ?? path, statements: explained });
       }
     }
     return { queries: results, explains };

@@ -75,7 +75,7 @@ function seededRandom(seed: number): () => number {
 
 /** What an event did, with the share of the log it takes: mostly purchases applied, a tail of everything else. */
 const EVENT_MIX: { share: number; action: string; kind: string; status: string; channel: string }[] = [
-  { share: 0.5, action: 'buy_product', kind: 'purchase', status: 'applied', channel: 'outbound' },
+  { share: 0.494, action: 'buy_product', kind: 'purchase', status: 'applied', channel: 'outbound' },
   { share: 0.06, action: 'buy_product', kind: 'purchase', status: 'unmapped', channel: 'outbound' },
   { share: 0.04, action: 'refund_product', kind: 'refund', status: 'applied', channel: 'outbound' },
   { share: 0.03, action: 'cancel_subscription', kind: 'subscription_cancel', status: 'applied', channel: 'outbound' },
@@ -88,6 +88,9 @@ const EVENT_MIX: { share: number; action: string; kind: string; status: string; 
   { share: 0.01, action: '', kind: '', status: 'invalid', channel: 'unknown' },
   { share: 0.005, action: 'sale', kind: 'purchase', status: 'rejected', channel: 'ipn' },
   { share: 0.005, action: 'buy_product', kind: 'purchase', status: 'failed', channel: 'outbound' },
+  // Failed rebills and chargebacks: what the needs-attention report reads (past due, chargebacks).
+  { share: 0.005, action: 'failed', kind: 'payment_failed', status: 'applied', channel: 'ipn' },
+  { share: 0.001, action: 'chargeback', kind: 'chargeback', status: 'applied', channel: 'ipn' },
 ];
 
 /**

@@ -1,3 +1,6 @@
+import { EVENT_COUNT_CAP } from '../../src/domain/attention/attention-service';
+import type { EventStatus } from '../../src/domain/model';
+import { createAdmin, signIn } from '../support/admin-pages';
 import { buildMapping, buildSite, postOutbound } from '../support/factories';
 import { outboundFixture } from '../support/kartra-fixtures';
 import { buildTestApp, type TestApp } from '../support/test-app';
@@ -47,5 +50,38 @@ describe('needs attention and integration health', () => {
     expect(state.body.health.countsLast7d).toEqual({ applied: 1, invalid: 1, unmapped: 1 });
     expect(state.body.health.lastByAction.map((entry: { action: string }) => entry.action).sort()).toEqual(['(unparsed)', 'assign_tag', 'buy_product']);
     expect(state.body.lastEventAt).toBe(t.clock.now().toISOString());
+  });
+
+  /** Stored events with an outcome, as the intake leaves them, written through the repositories in bulk. */
+  async function storeEvents(siteId: number, status: EventStatus, count: number): Promise<void> {
+    const { repos } = t.composed.database;
+    for (let i = 0; i < count; i++) {
+      const id = await repos.events.insert({ siteId, receivedAt: t.clock.now(), channel: 'ipn', sourceIp: '203.0.113.7', headers: {}, rawBody: Buffer.from(`seq=${i}`) });
+      await repos.events.recordOutcome(siteId, id, { status, action: 'sale', processedAt: t.clock.now() });
+    }
+  }
+
+  it('counts failed and rejected events up to a cap, and the badge on every page shows the report’s total with a plus', async () => {
+    t = await buildTestApp();
+    const site = await buildSite(t);
+    await storeEvents(site.siteId, 'rejected', EVENT_COUNT_CAP + 5);
+    await storeEvents(site.siteId, 'failed', 2);
+
+    const report = (await t.api.get(`/sites/${site.siteId}/attention`).expect(200)).body;
+    expect(report.rejectedEvents).toMatchObject({ count: EVENT_COUNT_CAP, countIsLowerBound: true });
+    expect(report.rejectedEvents.latest).toHaveLength(50);
+    expect(report.failedEvents).toMatchObject({ count: 2, countIsLowerBound: false });
+    expect(report).toMatchObject({ total: EVENT_COUNT_CAP + 2, totalIsLowerBound: true });
+
+    await createAdmin(t, 'ann@example.com', [site.siteId]);
+    const { agent } = await signIn(t, 'ann@example.com');
+    for (const path of ['/kartra', '/mappings', '/events', '/members', '/levels', '/attention']) {
+      const page = await agent.get(`/admin/sites/${site.siteId}${path}`).expect(200);
+      expect({ path, badge: /data-testid="attention-badge">([^<]+)</.exec(page.text)?.[1] }).toEqual({ path, badge: `${EVENT_COUNT_CAP + 2}+` });
+    }
+    const attention = await agent.get(`/admin/sites/${site.siteId}/attention`).expect(200);
+    expect(attention.text).toContain(`Rejected events (${EVENT_COUNT_CAP}+)`);
+    expect(attention.text).toContain('Failed events (2)');
+    expect((await agent.get(`/admin/sites/${site.siteId}/events`).expect(200)).text).toContain('2 failed in total');
   });
 });

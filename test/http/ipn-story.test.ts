@@ -133,6 +133,15 @@ describe("Dana's and Sam's IPN stories", () => {
     const attention = await t.api.get(`/sites/${site.siteId}/attention`).expect(200);
     expect(attention.body.chargebacks).toEqual([expect.objectContaining({ email: SAM, chargedBackOrderId: '9133410', transactionId: '9137777' })]);
     expect((await memberDetail(t, site, SAM)).grants[0].revokedReason).toBe('chargeback on order 9133410');
+    expect(attention.body).toMatchObject({ chargebackWindowDays: 30, total: 1 });
+
+    // A month later the chargeback is no longer something to act on: off the list and the badge, still in the
+    // member's history.
+    t.clock.advanceDays(31);
+    const later = await t.api.get(`/sites/${site.siteId}/attention`).expect(200);
+    // What remains is the feed gone quiet for a month.
+    expect(later.body).toMatchObject({ chargebacks: [], total: 1, quietFeed: { quiet: true } });
+    expect((await memberDetail(t, site, SAM)).grants[0].revokedReason).toBe('chargeback on order 9133410');
   });
 
   it('accepts multipart IPN posts as the same event', async () => {

@@ -155,19 +155,26 @@ export function createWebhookEventRepository(db: PgDb): WebhookEventRepository {
         .orderBy(asc(webhookEvents.id));
       return rows.map((row) => row.id);
     },
-    productActivity: async (siteId, productIds) => {
-      if (productIds.length === 0) return [];
-      // Ordered by product as SQLite's walk of (site_id, product_id, id) returns the groups.
-      return db
-        .select({
-          productId: sql<string>`${webhookEvents.productId}`,
-          eventCount: count(),
-          buyerCount: sql<number>`count(distinct case when ${webhookEvents.kind} in ('purchase', 'rebill') then coalesce(${webhookEvents.leadId}, ${webhookEvents.email}) end)::int`,
-        })
-        .from(webhookEvents)
-        .where(and(eq(webhookEvents.siteId, siteId), inArray(webhookEvents.productId, productIds), sql`${webhookEvents.status} <> 'duplicate'`))
-        .groupBy(webhookEvents.productId)
-        .orderBy(asc(webhookEvents.productId));
+    productActivity: async (siteId, productIds, cap) => {
+      const activity = [];
+      for (const productId of productIds) {
+        // The newest `cap` events other than duplicates: the counts stop growing with the log.
+        const newest = db
+          .select({ kind: webhookEvents.kind, leadId: webhookEvents.leadId, email: webhookEvents.email })
+          .from(webhookEvents)
+          .where(and(eq(webhookEvents.siteId, siteId), eq(webhookEvents.productId, productId), sql`${webhookEvents.status} <> 'duplicate'`))
+          .orderBy(desc(webhookEvents.id))
+          .limit(cap)
+          .as('newest');
+        const [row] = await db
+          .select({
+            eventCount: count(),
+            buyerCount: sql<number>`count(distinct case when ${newest.kind} in ('purchase', 'rebill') then coalesce(${newest.leadId}, ${newest.email}) end)::int`,
+          })
+          .from(newest);
+        if (row && row.eventCount > 0) activity.push({ productId, eventCount: row.eventCount, buyerCount: row.buyerCount, capped: row.eventCount >= cap });
+      }
+      return activity;
     },
     assetActivity: async (siteId, assetKeys) => {
       if (assetKeys.length === 0) return [];
@@ -220,13 +227,35 @@ export function createWebhookEventRepository(db: PgDb): WebhookEventRepository {
       return row ? { at: toDate(row.receivedAt), action: row.action } : null;
     },
     lastReceivedByAction: async (siteId) => {
-      const rows = await db
-        .select({ action: sql<string>`coalesce(${webhookEvents.action}, '(unparsed)')`, at: sql<number>`max(${webhookEvents.receivedAt})`.mapWith(Number) })
+      // A skip scan of (site_id, action, id), as on SQLite: PostgreSQL before 18 has none, and GROUP BY reads every
+      // entry of the site. Each step seeks the next distinct action; the cost follows the number of actions.
+      const { rows } = await db.execute<{ action: string; at: string }>(sql`
+        with recursive actions(action) as (
+          select (select min(action) from webhook_events where site_id = ${siteId})
+          union all
+          select (select min(action) from webhook_events where site_id = ${siteId} and action > actions.action) from actions where actions.action is not null
+        )
+        select action, (select received_at from webhook_events where site_id = ${siteId} and action = actions.action order by id desc limit 1)::text as at
+        from actions where action is not null`);
+      const [unparsed] = await db
+        .select({ at: webhookEvents.receivedAt })
         .from(webhookEvents)
-        .where(eq(webhookEvents.siteId, siteId))
-        .groupBy(webhookEvents.action)
-        .orderBy(sql`${webhookEvents.action} asc nulls first`);
-      return rows.map((row) => ({ action: row.action, at: toDate(row.at) }));
+        .where(and(eq(webhookEvents.siteId, siteId), isNull(webhookEvents.action)))
+        .orderBy(desc(webhookEvents.id))
+        .limit(1);
+      const result = rows.map((row) => ({ action: row.action, at: toDate(Number(row.at)) }));
+      if (unparsed) result.push({ action: '(unparsed)', at: toDate(unparsed.at) });
+      return result;
+    },
+    countWithStatus: async (siteId, status, cap) => {
+      const capped = db
+        .select({ one: sql`1` })
+        .from(webhookEvents)
+        .where(and(eq(webhookEvents.siteId, siteId), eq(webhookEvents.status, status)))
+        .limit(cap)
+        .as('capped');
+      const [row] = await db.select({ count: count() }).from(capped);
+      return row?.count ?? 0;
     },
     countByStatusSince: async (siteId, since) => {
       const rows = await db
@@ -309,11 +338,11 @@ export function createPaymentFactRepository(db: PgDb): PaymentFactRepository {
         .from(paymentFacts)
         .where(and(eq(paymentFacts.siteId, siteId), eq(paymentFacts.productId, productId)))
         .orderBy(asc(paymentFacts.sourceKey), asc(paymentFacts.memberId)),
-    listByKind: async (siteId, kind, limit) => {
+    listByKind: async (siteId, kind, { since, limit }) => {
       const rows = await db
         .select()
         .from(paymentFacts)
-        .where(and(eq(paymentFacts.siteId, siteId), eq(paymentFacts.kind, kind)))
+        .where(and(eq(paymentFacts.siteId, siteId), eq(paymentFacts.kind, kind), since ? gte(paymentFacts.occurredAt, toMs(since)) : undefined))
         .orderBy(desc(paymentFacts.occurredAt), desc(paymentFacts.id))
         .limit(limit);
       return rows.map(toPaymentFact);

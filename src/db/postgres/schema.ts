@@ -268,6 +268,9 @@ export const paymentFacts = pgTable(
     index('payment_facts_site_source_idx').on(t.siteId, t.sourceKey),
     index('payment_facts_site_txn_idx').on(t.siteId, t.transactionId),
     index('payment_facts_site_product_idx').on(t.siteId, t.productId),
+    // Recent facts of a kind (failed payments within the grace period, recent chargebacks): the needs-attention
+    // report reads a window of these, not every fact the site ever had.
+    index('payment_facts_site_kind_time_idx').on(t.siteId, t.kind, t.occurredAt),
   ],
 );
 

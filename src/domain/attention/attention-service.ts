@@ -4,7 +4,21 @@ import type { Site } from '../model';
 import type { Clock, Repositories } from '../ports';
 
 const HOUR_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * HOUR_MS;
+/** Items listed per section of the report; the event log has the rest. */
 const LIST_LIMIT = 50;
+/**
+ * Failed and rejected events are counted up to this many. Past it the badge says "1000+": the admin's next step is
+ * the same, and an exact figure would cost a count that grows with the log (a flood of forged posts is all rejected).
+ */
+export const EVENT_COUNT_CAP = 1000;
+/**
+ * Chargebacks stay on the list this long: the weeks a merchant has to answer a dispute. Older ones are in the event
+ * log and the member's history; a chargeback from last year is not something to act on today.
+ */
+export const CHARGEBACK_WINDOW_DAYS = 30;
+/** Failed payments read for past due, at most: only those within the grace period can still be past due. */
+const PAST_DUE_SCAN_LIMIT = 1000;
 
 export interface PastDueSubscription {
   memberId: number;
@@ -27,42 +41,68 @@ export interface ChargebackItem {
 }
 
 export interface EventAttention {
+  /** At most EVENT_COUNT_CAP; `countIsLowerBound` says it reached it. */
   count: number;
+  countIsLowerBound: boolean;
   latest: { id: number; receivedAt: Date; summary: string | null; error: string | null }[];
+}
+
+/** What the badge shows: the report's counts without its lists. `total` is the report's `total` at the same moment. */
+export interface AttentionCounts {
+  pastDue: number;
+  chargebacks: number;
+  failedEvents: number;
+  rejectedEvents: number;
+  unmappedProducts: number;
+  quietFeed: boolean;
+  total: number;
+  /** A count reached its cap: there are at least `total` things to look at. */
+  totalIsLowerBound: boolean;
 }
 
 export interface AttentionReport {
   pastDue: PastDueSubscription[];
+  /** Chargebacks of the last `chargebackWindowDays` days, newest first, at most LIST_LIMIT. */
   chargebacks: ChargebackItem[];
+  chargebackWindowDays: number;
   failedEvents: EventAttention;
   rejectedEvents: EventAttention;
   unmappedProducts: DiscoveredProduct[];
   quietFeed: { quiet: boolean; lastEventAt: Date | null; thresholdHours: number };
   /** How many things are listed: what a badge shows. */
   total: number;
+  totalIsLowerBound: boolean;
 }
 
 export type AttentionService = ReturnType<typeof createAttentionService>;
 
-/** What a site admin should look at: derived from the ledger and the event log at the current time. */
+/**
+ * What a site admin should look at, derived from the ledger and the event log at the current time. Every part reads
+ * a bounded amount whatever the log's size: failed payments within the grace period, chargebacks of a window,
+ * counts capped, the newest event through the index. The badge (`counts`) and the page (`report`) share each part,
+ * so the number on the badge is the number of things the page lists.
+ */
 export function createAttentionService({ repos, clock, mappings }: { repos: Repositories; clock: Clock; mappings: ProductMappingService }) {
-  async function pastDue(site: Site): Promise<PastDueSubscription[]> {
-    const now = clock.now();
+  /** Subscriptions in their grace period. Members' emails only when the list is to be shown. */
+  async function pastDue(site: Site, now: Date, withEmails: boolean): Promise<PastDueSubscription[]> {
+    // A failure older than the grace period has run out (revoked) or been followed by a payment; neither is past due.
+    const since = new Date(now.getTime() - site.graceDays * DAY_MS);
     const seen = new Set<string>();
+    const billingPeriods = new Map<string, number | null>();
     const result: PastDueSubscription[] = [];
-    for (const failure of await repos.facts.listByKind(site.id, 'payment_failed', 1000)) {
+    for (const failure of await repos.facts.listByKind(site.id, 'payment_failed', { since, limit: PAST_DUE_SCAN_LIMIT })) {
       if (seen.has(failure.sourceKey)) continue;
       seen.add(failure.sourceKey);
-      const product = await repos.products.find(site.id, failure.productId);
+      if (!billingPeriods.has(failure.productId)) billingPeriods.set(failure.productId, (await repos.products.find(site.id, failure.productId))?.billingPeriodDays ?? null);
       const state = deriveSourceState(
         await repos.facts.forSource(site.id, failure.sourceKey),
-        { graceDays: site.graceDays, cancelMode: site.cancelMode, billingPeriodDays: product?.billingPeriodDays ?? null },
+        { graceDays: site.graceDays, cancelMode: site.cancelMode, billingPeriodDays: billingPeriods.get(failure.productId) ?? null },
         now,
       );
       if (state.state !== 'active' || !state.pastDue) continue;
       result.push({
         memberId: failure.memberId,
-        email: (await repos.members.findById(site.id, failure.memberId))?.email ?? null,
+        email: withEmails ? ((await repos.members.findById(site.id, failure.memberId))?.email ?? null) : null,
         productId: failure.productId,
         sourceKey: failure.sourceKey,
         subscriptionId: failure.subscriptionId,
@@ -73,16 +113,57 @@ export function createAttentionService({ repos, clock, mappings }: { repos: Repo
     return result.sort((a, b) => a.graceEndsAt.getTime() - b.graceEndsAt.getTime());
   }
 
+  /** One more than listed, so that "more than LIST_LIMIT" is known without counting them all. */
+  const recentChargebacks = (site: Site, now: Date) =>
+    repos.facts.listByKind(site.id, 'chargeback', { since: new Date(now.getTime() - CHARGEBACK_WINDOW_DAYS * DAY_MS), limit: LIST_LIMIT + 1 });
+
+  async function quietFeed(site: Site, now: Date) {
+    const last = await repos.events.lastReceived(site.id);
+    const quietSince = new Date(now.getTime() - site.quietFeedHours * HOUR_MS);
+    // Quiet means events used to arrive and then stopped; a site that never received one is not "quiet".
+    const quiet = site.kartraEnabled && last !== null && last.at.getTime() < quietSince.getTime();
+    return { quiet, lastEventAt: last?.at ?? null, thresholdHours: site.quietFeedHours };
+  }
+
+  function summed(parts: Omit<AttentionCounts, 'total' | 'totalIsLowerBound'>, lowerBound: boolean): AttentionCounts {
+    const total = parts.pastDue + parts.chargebacks + parts.failedEvents + parts.rejectedEvents + parts.unmappedProducts + (parts.quietFeed ? 1 : 0);
+    return { ...parts, total, totalIsLowerBound: lowerBound };
+  }
+
+  /** The badge: counts only, a few index probes and the past-due derivation of the grace period's failures. */
+  async function counts(site: Site): Promise<AttentionCounts> {
+    const now = clock.now();
+    const failedEvents = await repos.events.countWithStatus(site.id, 'failed', EVENT_COUNT_CAP);
+    const rejectedEvents = await repos.events.countWithStatus(site.id, 'rejected', EVENT_COUNT_CAP);
+    const chargebacks = await recentChargebacks(site, now);
+    return summed(
+      {
+        pastDue: (await pastDue(site, now, false)).length,
+        chargebacks: Math.min(chargebacks.length, LIST_LIMIT),
+        failedEvents,
+        rejectedEvents,
+        unmappedProducts: await mappings.discoveredWithEvents(site),
+        quietFeed: (await quietFeed(site, now)).quiet,
+      },
+      failedEvents >= EVENT_COUNT_CAP || rejectedEvents >= EVENT_COUNT_CAP || chargebacks.length > LIST_LIMIT,
+    );
+  }
+
   async function eventsWithStatus(site: Site, status: 'failed' | 'rejected'): Promise<EventAttention> {
     const latest = await repos.events.list(site.id, { statuses: [status], limit: LIST_LIMIT });
-    const count = (await repos.events.countByStatusSince(site.id, new Date(0)))[status] ?? 0;
-    return { count, latest: latest.map((event) => ({ id: event.id, receivedAt: event.receivedAt, summary: event.summary, error: event.error })) };
+    const count = await repos.events.countWithStatus(site.id, status, EVENT_COUNT_CAP);
+    return {
+      count,
+      countIsLowerBound: count >= EVENT_COUNT_CAP,
+      latest: latest.map((event) => ({ id: event.id, receivedAt: event.receivedAt, summary: event.summary, error: event.error })),
+    };
   }
 
   async function report(site: Site): Promise<AttentionReport> {
     const now = clock.now();
+    const chargebackFacts = await recentChargebacks(site, now);
     const chargebacks: ChargebackItem[] = [];
-    for (const fact of await repos.facts.listByKind(site.id, 'chargeback', LIST_LIMIT)) {
+    for (const fact of chargebackFacts.slice(0, LIST_LIMIT)) {
       const member = await repos.members.findById(site.id, fact.memberId);
       chargebacks.push({
         memberId: fact.memberId,
@@ -94,24 +175,34 @@ export function createAttentionService({ repos, clock, mappings }: { repos: Repo
         eventId: fact.eventId,
       });
     }
-    const last = await repos.events.lastReceived(site.id);
-    const quietSince = new Date(now.getTime() - site.quietFeedHours * HOUR_MS);
-    // Quiet means events used to arrive and then stopped; a site that never received one is not "quiet".
-    const quiet = site.kartraEnabled && last !== null && last.at.getTime() < quietSince.getTime();
+    const feed = await quietFeed(site, now);
     const failedEvents = await eventsWithStatus(site, 'failed');
     const rejectedEvents = await eventsWithStatus(site, 'rejected');
-    const pastDueList = await pastDue(site);
+    const pastDueList = await pastDue(site, now, true);
     const unmappedProducts = (await mappings.discovered(site)).filter((product) => product.eventCount > 0);
+    const { total, totalIsLowerBound } = summed(
+      {
+        pastDue: pastDueList.length,
+        chargebacks: chargebacks.length,
+        failedEvents: failedEvents.count,
+        rejectedEvents: rejectedEvents.count,
+        unmappedProducts: unmappedProducts.length,
+        quietFeed: feed.quiet,
+      },
+      failedEvents.countIsLowerBound || rejectedEvents.countIsLowerBound || chargebackFacts.length > LIST_LIMIT,
+    );
     return {
       pastDue: pastDueList,
       chargebacks,
+      chargebackWindowDays: CHARGEBACK_WINDOW_DAYS,
       failedEvents,
       rejectedEvents,
       unmappedProducts,
-      quietFeed: { quiet, lastEventAt: last?.at ?? null, thresholdHours: site.quietFeedHours },
-      total: pastDueList.length + chargebacks.length + failedEvents.count + rejectedEvents.count + unmappedProducts.length + (quiet ? 1 : 0),
+      quietFeed: feed,
+      total,
+      totalIsLowerBound,
     };
   }
 
-  return { report };
+  return { counts, report };
 }

@@ -21,7 +21,15 @@ export interface DiscoveredProduct {
   lastSeenAt: Date | null;
   eventCount: number;
   buyerCount: number;
+  /** The counts are of the newest ACTIVITY_CAP events only, so they are lower bounds ("500+"). */
+  countsCapped: boolean;
 }
+
+/**
+ * Events read per discovered product for its counts. An admin deciding what to map needs "many" rather than an exact
+ * figure, and the Mappings page and the needs-attention report must not slow down as a launch's log grows.
+ */
+export const ACTIVITY_CAP = 500;
 
 export interface ApplyToPastPreview {
   productId: string;
@@ -105,7 +113,7 @@ export function createProductMappingService(deps: {
 
   async function discovered(site: Site): Promise<DiscoveredProduct[]> {
     const products = await repos.products.listDiscovered(site.id);
-    const activity = new Map((await repos.events.productActivity(site.id, products.map((product) => product.productId))).map((row) => [row.productId, row]));
+    const activity = new Map((await repos.events.productActivity(site.id, products.map((product) => product.productId), ACTIVITY_CAP)).map((row) => [row.productId, row]));
     return products.map((product) => ({
       productId: product.productId,
       productName: product.kartraName,
@@ -113,8 +121,15 @@ export function createProductMappingService(deps: {
       lastSeenAt: product.lastSeenAt,
       eventCount: activity.get(product.productId)?.eventCount ?? 0,
       buyerCount: activity.get(product.productId)?.buyerCount ?? 0,
+      countsCapped: activity.get(product.productId)?.capped ?? false,
     }));
   }
 
-  return { list, get, preview, save, remove, discovered };
+  /** How many discovered products have events other than duplicates: one short index probe each, for the badge. */
+  async function discoveredWithEvents(site: Site): Promise<number> {
+    const products = await repos.products.listDiscovered(site.id);
+    return (await repos.events.productActivity(site.id, products.map((product) => product.productId), 1)).length;
+  }
+
+  return { list, get, preview, save, remove, discovered, discoveredWithEvents };
 }

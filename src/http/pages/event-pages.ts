@@ -5,13 +5,16 @@ import type { Site } from '../../domain/model';
 import type { AppServices } from '../admin/services';
 import { parseInput } from '../parse-input';
 import { buildEventsChart } from './chart';
-import { formatTime, plural, wallTimeToDate } from './format';
+import { atLeast, formatTime, plural, wallTimeToDate } from './format';
+import { EVENT_COUNT_CAP } from '../../domain/attention/attention-service';
 import type { FormProblem, PageKit } from './page-kit';
 import { EventFilters, RANGES, ReapplyFailedForm } from './page-schemas';
 import { actorLabel, changeLabel, eventRow, OUTCOME_LABELS } from './view-models';
 
 const PAGE_SIZE = 50;
 const HOUR_MS = 60 * 60 * 1000;
+
+const failedCountLabel = (count: number) => atLeast(count, count >= EVENT_COUNT_CAP);
 
 /** Pretty-prints a stored body as text: indented JSON, or one form field per line for IPN posts. */
 function prettyBody(text: string): string {
@@ -81,7 +84,7 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
         newestLink: filters.cursor ? `?${kept.toString()}` : null,
         chart: buildEventsChart(await eventLog.perDay(site, { days: 30, timeZone, now })),
         timeZone,
-        reapply: { since: extra.typedSince ?? '', problem: extra.problem ?? null, failedCount: (await services.attention.report(site)).failedEvents.count },
+        reapply: { since: extra.typedSince ?? '', problem: extra.problem ?? null, failedCount: failedCountLabel((await kit.attentionCounts(res, site)).failedEvents) },
       },
       extra.problem?.status ?? 200,
     );

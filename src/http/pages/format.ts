@@ -54,3 +54,13 @@ export function dateToWallTime(date: Date, timeZone: string): string {
 export function plural(count: number, one: string, many = `${one}s`): string {
   return `${count} ${count === 1 ? one : many}`;
 }
+
+/** A count that stopped at a cap reads "1000+": at least that many. */
+export function atLeast(count: number, isLowerBound: boolean): string {
+  return isLowerBound ? `${count}+` : String(count);
+}
+
+/** plural() of a count that may have stopped at a cap: "1 buyer", "3 buyers", "500+ buyers". */
+export function pluralAtLeast(count: number, isLowerBound: boolean, one: string, many = `${one}s`): string {
+  return `${atLeast(count, isLowerBound)} ${count === 1 && !isLowerBound ? one : many}`;
+}

@@ -5,7 +5,7 @@ import type { AssetSelector, AssetSummary } from '../../domain/mapping/asset-map
 import type { AssetKind, Site } from '../../domain/model';
 import type { AppServices } from '../admin/services';
 import { parseInput } from '../parse-input';
-import { formatTime, plural } from './format';
+import { formatTime, plural, pluralAtLeast } from './format';
 import type { FormProblem, PageKit } from './page-kit';
 import { AssetMappingForm, DeleteAssetMappingForm, DeleteMappingForm, MappingForm, type AssetMappingInput } from './page-schemas';
 
@@ -166,8 +166,8 @@ export function createMappingPages(services: AppServices, kit: PageKit): Router 
           productName: product.productName,
           firstSeenAt: formatTime(product.firstSeenAt, timeZone),
           lastSeenAt: formatTime(product.lastSeenAt, timeZone),
-          events: product.eventCount,
-          buyers: product.buyerCount,
+          events: pluralAtLeast(product.eventCount, product.countsCapped, 'event'),
+          buyers: pluralAtLeast(product.buyerCount, product.countsCapped, 'buyer'),
           checked: typed && typed.productId === product.productId ? typed.levelIds : [],
           applyToPast: typed && typed.productId === product.productId ? typed.applyToPast : true,
           problem: typed && typed.productId === product.productId && problem ? problem : null,

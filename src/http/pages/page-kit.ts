@@ -3,13 +3,14 @@ import nunjucks from 'nunjucks';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../domain/errors';
 import type { Site } from '../../domain/model';
 import type { SignedInAdmin } from '../../domain/admins/admin-auth-service';
+import type { AttentionCounts } from '../../domain/attention/attention-service';
 import type { AppServices } from '../admin/services';
 
 /** What every signed-in page's layout needs; handlers add their own view model on top. */
 export interface LayoutModel {
   me: { email: string; timeZone: string } | null;
   csrfToken: string | null;
-  site: { id: number; name: string; attentionTotal: number } | null;
+  site: { id: number; name: string; attentionTotal: number; attentionTotalIsLowerBound: boolean } | null;
   section: string;
   title: string;
 }
@@ -59,10 +60,27 @@ export function createPageKit(services: AppServices, viewsDir: string) {
     };
   }
 
-  /** A site's page layout: with the site's needs-attention count for the badge. */
-  async function layout(res: Response, site: Site | null, section: string, title: string): Promise<LayoutModel> {
+  /**
+   * The site's needs-attention counts, computed once per request however many parts of the page show them (the
+   * badge, the Kartra page's link, the re-apply form's count).
+   */
+  function attentionCounts(res: Response, site: Site): Promise<AttentionCounts> {
+    const memo = res.locals.attentionCounts as { siteId: number; counts: Promise<AttentionCounts> } | undefined;
+    if (memo?.siteId === site.id) return memo.counts;
+    const counts = services.attention.counts(site);
+    res.locals.attentionCounts = { siteId: site.id, counts };
+    return counts;
+  }
+
+  /**
+   * A site's page layout, with the needs-attention badge. A page that already holds the full report passes its
+   * total, so the badge and the page agree and nothing is counted twice.
+   */
+  async function layout(res: Response, site: Site | null, section: string, title: string, attention?: { total: number; totalIsLowerBound: boolean }): Promise<LayoutModel> {
     const base = plainLayout(res, section, title);
-    return site ? { ...base, site: { id: site.id, name: site.name, attentionTotal: (await services.attention.report(site)).total } } : base;
+    if (!site) return base;
+    const { total, totalIsLowerBound } = attention ?? (await attentionCounts(res, site));
+    return { ...base, site: { id: site.id, name: site.name, attentionTotal: total, attentionTotalIsLowerBound: totalIsLowerBound } };
   }
 
   function render(res: Response, template: string, model: { layout: LayoutModel } & Record<string, unknown>, status = 200): void {
@@ -91,5 +109,5 @@ export function createPageKit(services: AppServices, viewsDir: string) {
     }
   }
 
-  return { env, signedIn, timeZoneOf, actorOf, siteOf, plainLayout, layout, render, handleForm };
+  return { env, signedIn, timeZoneOf, actorOf, siteOf, plainLayout, attentionCounts, layout, render, handleForm };
 }

@@ -3,10 +3,15 @@ import type { IntegrationState } from '../../domain/sites/site-service';
 import type { Site } from '../../domain/model';
 import type { AppServices } from '../admin/services';
 import { parseInput } from '../parse-input';
-import { formatTime, plural } from './format';
+import { atLeast, formatTime, plural, pluralAtLeast } from './format';
 import type { FormProblem, PageKit } from './page-kit';
 import { SettingsForm } from './page-schemas';
 import { outcomeCounts } from './view-models';
+
+/** "3 items", or "1000+ items" when a count stopped at its cap. */
+function attentionLabel(counts: { total: number; totalIsLowerBound: boolean }) {
+  return { total: atLeast(counts.total, counts.totalIsLowerBound), shown: counts.total > 0, label: pluralAtLeast(counts.total, counts.totalIsLowerBound, 'item') };
+}
 
 /** The App Station: the admin's sites, a site's integrations, the Kartra page and the needs-attention list. */
 export function createSitePages(services: AppServices, kit: PageKit): Router {
@@ -30,14 +35,14 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
     const state = await sites.integrationState(site);
     kit.render(res, 'app-station/site.njk', {
       layout: await kit.layout(res, site, 'app-station', 'App Station'),
-      kartra: { enabled: state.enabled, lastEventAt: formatTime(state.lastEventAt, kit.timeZoneOf(res)), attentionTotal: (await attention.report(site)).total },
+      kartra: { enabled: state.enabled, lastEventAt: formatTime(state.lastEventAt, kit.timeZoneOf(res)), attention: attentionLabel(await kit.attentionCounts(res, site)) },
     });
   });
 
   async function renderKartra(req: Request, res: Response, site: Site, state: IntegrationState, extra: { problem?: FormProblem; typed?: Record<string, unknown>; notice?: string } = {}) {
     const timeZone = kit.timeZoneOf(res);
     const health = await eventLog.health(site, services.clock.now());
-    const report = await attention.report(site);
+    const attentionCounts = await kit.attentionCounts(res, site);
     const urlForChecks = state.webhookUrl ?? state.webhookUrlMasked;
     const warnings: string[] = [];
     if (urlForChecks) {
@@ -75,7 +80,7 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
           byAction: health.lastByAction.map((row) => ({ action: row.action, at: formatTime(row.at, timeZone) })),
           counts: outcomeCounts(health.countsLast24h, health.countsLast7d),
         },
-        attention: { total: report.total, label: plural(report.total, 'item') },
+        attention: attentionLabel(attentionCounts),
         settings: {
           publicUrl: 'publicUrl' in typed ? String(typed.publicUrl ?? '') : (state.publicUrl ?? ''),
           graceDays: 'graceDays' in typed ? String(typed.graceDays ?? '') : String(state.graceDays),
@@ -158,11 +163,17 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
     const timeZone = kit.timeZoneOf(res);
     const report = await attention.report(site);
     kit.render(res, 'app-station/attention.njk', {
-      layout: await kit.layout(res, site, 'attention', 'Needs attention'),
+      layout: await kit.layout(res, site, 'attention', 'Needs attention', report),
       total: report.total,
-      failed: { count: report.failedEvents.count, events: report.failedEvents.latest.map((event) => ({ ...event, receivedAt: formatTime(event.receivedAt, timeZone) })) },
-      rejected: { count: report.rejectedEvents.count, events: report.rejectedEvents.latest.map((event) => ({ ...event, receivedAt: formatTime(event.receivedAt, timeZone) })) },
-      unmapped: report.unmappedProducts.map((product) => ({ productId: product.productId, productName: product.productName, eventCount: product.eventCount, buyerCount: product.buyerCount })),
+      failed: { count: atLeast(report.failedEvents.count, report.failedEvents.countIsLowerBound), events: report.failedEvents.latest.map((event) => ({ ...event, receivedAt: formatTime(event.receivedAt, timeZone) })) },
+      rejected: { count: atLeast(report.rejectedEvents.count, report.rejectedEvents.countIsLowerBound), events: report.rejectedEvents.latest.map((event) => ({ ...event, receivedAt: formatTime(event.receivedAt, timeZone) })) },
+      unmapped: report.unmappedProducts.map((product) => ({
+        productId: product.productId,
+        productName: product.productName,
+        events: pluralAtLeast(product.eventCount, product.countsCapped, 'event'),
+        buyers: pluralAtLeast(product.buyerCount, product.countsCapped, 'buyer'),
+      })),
+      chargebackWindowDays: report.chargebackWindowDays,
       pastDue: report.pastDue.map((item) => ({ ...item, failedAt: formatTime(item.failedAt, timeZone), graceEndsAt: formatTime(item.graceEndsAt, timeZone) })),
       chargebacks: report.chargebacks.map((item) => ({ ...item, occurredAt: formatTime(item.occurredAt, timeZone) })),
       quietFeed: { quiet: report.quietFeed.quiet, lastEventAt: formatTime(report.quietFeed.lastEventAt, timeZone), thresholdHours: report.quietFeed.thresholdHours },

@@ -303,12 +303,36 @@ describe(`webhook events on ${testEngine}`, () => {
     await receive({ productId: 'p-2', kind: 'refund', leadId: 'lead-1' });
     await receive({ productId: 'p-3', kind: 'purchase', leadId: 'lead-1' });
 
-    const activity = await repos.events.productActivity(site.id, ['p-2', 'p-1', 'p-9']);
+    const activity = await repos.events.productActivity(site.id, ['p-2', 'p-1', 'p-9'], 100);
     expect([...activity].sort((a, b) => a.productId.localeCompare(b.productId))).toEqual([
-      { productId: 'p-1', eventCount: 4, buyerCount: 2 },
-      { productId: 'p-2', eventCount: 1, buyerCount: 0 },
+      { productId: 'p-1', eventCount: 4, buyerCount: 2, capped: false },
+      { productId: 'p-2', eventCount: 1, buyerCount: 0, capped: false },
     ]);
-    expect(await repos.events.productActivity(site.id, [])).toEqual([]);
+    expect(await repos.events.productActivity(site.id, [], 100)).toEqual([]);
+  });
+
+  it('counts the activity of a product over its newest events only, and says when the cap was reached', async () => {
+    await receive({ productId: 'p-1', kind: 'purchase', leadId: 'lead-1' });
+    await receive({ productId: 'p-1', kind: 'purchase', leadId: 'lead-2' });
+    await receive({ productId: 'p-1', kind: 'purchase', leadId: 'lead-3', status: 'duplicate' });
+    await receive({ productId: 'p-1', kind: 'purchase', leadId: 'lead-4' });
+    await receive({ productId: 'p-1', kind: 'purchase', leadId: 'lead-4' });
+
+    // The newest two that are not duplicates: lead-4 twice, one buyer; the cap was reached.
+    expect(await repos.events.productActivity(site.id, ['p-1'], 2)).toEqual([{ productId: 'p-1', eventCount: 2, buyerCount: 1, capped: true }]);
+    expect(await repos.events.productActivity(site.id, ['p-1'], 5)).toEqual([{ productId: 'p-1', eventCount: 4, buyerCount: 3, capped: false }]);
+  });
+
+  it('counts the events with a status no further than a cap', async () => {
+    for (let i = 0; i < 3; i++) await receive({ status: 'failed' });
+    await receive({ status: 'rejected' });
+    const other = await newSite('other');
+    await receive({ siteId: other.id, status: 'failed' });
+
+    expect(await repos.events.countWithStatus(site.id, 'failed', 10)).toBe(3);
+    expect(await repos.events.countWithStatus(site.id, 'failed', 2)).toBe(2);
+    expect(await repos.events.countWithStatus(site.id, 'rejected', 10)).toBe(1);
+    expect(await repos.events.countWithStatus(site.id, 'applied', 10)).toBe(0);
   });
 
   it('counts the unmapped events of a product that can still be re-applied, and their people', async () => {
@@ -334,13 +358,16 @@ describe(`webhook events on ${testEngine}`, () => {
     await receive({ action: null, receivedAt: later(2 * MINUTE_MS) });
     await receive({ action: 'buy_product', receivedAt: later(3 * MINUTE_MS) });
     await receive({ action: 'refund', receivedAt: later(4 * MINUTE_MS) });
+    await receive({ action: 'assign_tag', receivedAt: later(5 * MINUTE_MS) });
+    await receive({ siteId: (await newSite('other')).id, action: 'zz_other_site', receivedAt: later(6 * MINUTE_MS) });
     // The newest by id, even when a clock went back.
     await receive({ action: null, receivedAt: later(-5 * MINUTE_MS) });
 
     expect(await repos.events.lastReceived(site.id)).toEqual({ at: later(-5 * MINUTE_MS), action: null });
     const byAction = await repos.events.lastReceivedByAction(site.id);
     expect([...byAction].sort((a, b) => a.action.localeCompare(b.action))).toEqual([
-      { action: '(unparsed)', at: later(2 * MINUTE_MS) },
+      { action: '(unparsed)', at: later(-5 * MINUTE_MS) },
+      { action: 'assign_tag', at: later(5 * MINUTE_MS) },
       { action: 'buy_product', at: later(3 * MINUTE_MS) },
       { action: 'refund', at: later(4 * MINUTE_MS) },
     ]);
@@ -589,10 +616,11 @@ describe(`payment facts on ${testEngine}`, () => {
     await repos.facts.record(fact({ kind: 'chargeback', factKey: 'c-3', occurredAt: later(2000) }));
     await repos.facts.record(fact({ kind: 'refund', factKey: 'r-1', occurredAt: later(9000) }));
 
-    const all = await repos.facts.listByKind(site.id, 'chargeback', 10);
+    const all = await repos.facts.listByKind(site.id, 'chargeback', { limit: 10 });
     expect(all.map((f) => f.occurredAt)).toEqual([later(3000), later(2000), later(1000)]);
-    expect((await repos.facts.listByKind(site.id, 'chargeback', 2)).map((f) => f.occurredAt)).toEqual([later(3000), later(2000)]);
-    expect(await repos.facts.listByKind(site.id, 'subscription_cancel', 10)).toEqual([]);
+    expect((await repos.facts.listByKind(site.id, 'chargeback', { limit: 2 })).map((f) => f.occurredAt)).toEqual([later(3000), later(2000)]);
+    expect((await repos.facts.listByKind(site.id, 'chargeback', { since: later(2000), limit: 10 })).map((f) => f.occurredAt)).toEqual([later(3000), later(2000)]);
+    expect(await repos.facts.listByKind(site.id, 'subscription_cancel', { limit: 10 })).toEqual([]);
   });
 });
 
