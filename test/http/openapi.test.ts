@@ -84,6 +84,34 @@ describe('the OpenAPI document of the admin API', () => {
     }
   });
 
+  it('closes every object an answer can hold, so a field sent but not declared fails validation', () => {
+    const schemas = adminApiDocument.components.schemas;
+    const open: string[] = [];
+    const visited = new Set<string>();
+    const visit = (schema: unknown, at: string): void => {
+      if (Array.isArray(schema)) return schema.forEach((item, index) => visit(item, `${at}/${index}`));
+      if (schema === null || typeof schema !== 'object') return;
+      const object = schema as Record<string, unknown>;
+      // Referenced schemas are followed (once each), so objects nested in other components are checked too.
+      if (typeof object.$ref === 'string' && !visited.has(object.$ref)) {
+        visited.add(object.$ref);
+        visit(schemas[object.$ref.replace('#/components/schemas/', '')], object.$ref);
+      }
+      if (object.type === 'object' && object.properties && object.additionalProperties !== false) open.push(at);
+      for (const [key, value] of Object.entries(object)) visit(value, `${at}/${key}`);
+    };
+    const answered = new Set(
+      Object.values(adminApiDocument.paths).flatMap((item) =>
+        Object.values(item).flatMap((operation) =>
+          Object.values(operation.responses).flatMap((answer) => collectRefs('$ref' in answer ? adminApiDocument.components.responses[answer.$ref.split('/').pop() as '400'] : answer)),
+        ),
+      ),
+    );
+    expect(answered.size).toBeGreaterThan(20);
+    for (const target of answered) visit({ $ref: target }, target);
+    expect(open).toEqual([]);
+  });
+
   it('describes the one error shape {error: {code, message, details?}}', () => {
     expect(adminApiDocument.components.schemas.Error).toMatchObject({
       required: ['error'],

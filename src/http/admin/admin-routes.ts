@@ -18,7 +18,19 @@ import {
   RenameLevel,
   UpdateIntegration,
 } from './admin-schemas';
-import { presentAssetMapping, presentEventDetail, presentEventSummary, presentIntegration, presentLevel, presentSite } from './presenters';
+import { decodeMemberCursor } from './member-cursor';
+import {
+  presentAssetMapping,
+  presentEventDetail,
+  presentEventSummary,
+  presentIntegration,
+  presentLevel,
+  presentMapping,
+  presentMemberPage,
+  presentSite,
+} from './presenters';
+import type * as Wire from './response-schemas';
+import type { Presented } from './response-schemas';
 import type { AppServices } from './services';
 
 /** The admin JSON API under /api/v1. Handlers parse, call one service, present. */
@@ -48,7 +60,7 @@ export function createAdminApiRouter(services: AppServices): Router {
     res.status(201).json(presentSite(await sites.createSite(input.name)));
   });
   router.get('/sites', async (_req, res) => {
-    res.json({ sites: (await services.sites.listSites(visibleSiteIds(res))).map(presentSite) });
+    res.json({ sites: (await services.sites.listSites(visibleSiteIds(res))).map(presentSite) } satisfies Presented<typeof Wire.SiteList>);
   });
   router.get('/sites/:siteId', async (req, res) => {
     res.json(presentSite(await siteFromPath(sites, req, res)));
@@ -61,7 +73,7 @@ export function createAdminApiRouter(services: AppServices): Router {
   });
   router.get('/sites/:siteId/levels', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
-    res.json({ levels: (await sites.listLevels(site)).map(presentLevel) });
+    res.json({ levels: (await sites.listLevels(site)).map(presentLevel) } satisfies Presented<typeof Wire.LevelList>);
   });
   router.patch('/sites/:siteId/levels/:levelId', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
@@ -76,7 +88,7 @@ export function createAdminApiRouter(services: AppServices): Router {
   // Kartra integration
   router.get('/sites/:siteId/kartra', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
-    res.json({ ...presentIntegration(await sites.integrationState(site)), health: await eventLog.health(site, services.clock.now()) });
+    res.json({ ...presentIntegration(await sites.integrationState(site)), health: await eventLog.health(site, services.clock.now()) } satisfies Presented<typeof Wire.IntegrationWithHealth>);
   });
   router.put('/sites/:siteId/kartra', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
@@ -94,10 +106,10 @@ export function createAdminApiRouter(services: AppServices): Router {
   router.post('/sites/:siteId/mappings', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
     const result = await mappings.save(site, parseInput(CreateMapping, req.body));
-    res.status(201).json({ mapping: presentMapping(result.mapping), preview: result.preview, applied: result.applied });
+    res.status(201).json({ mapping: presentMapping(result.mapping), preview: result.preview, applied: result.applied } satisfies Presented<typeof Wire.MappingSaved>);
   });
   router.get('/sites/:siteId/mappings', async (req, res) => {
-    res.json({ mappings: (await mappings.list(await siteFromPath(sites, req, res))).map(presentMapping) });
+    res.json({ mappings: (await mappings.list(await siteFromPath(sites, req, res))).map(presentMapping) } satisfies Presented<typeof Wire.MappingList>);
   });
   router.get('/sites/:siteId/mappings/:productId', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
@@ -105,15 +117,15 @@ export function createAdminApiRouter(services: AppServices): Router {
   });
   router.get('/sites/:siteId/mappings/:productId/preview', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
-    res.json(await mappings.preview(site, parseInput(ProductIdParam, req.params).productId));
+    res.json((await mappings.preview(site, parseInput(ProductIdParam, req.params).productId)) satisfies Presented<typeof Wire.MappingPreview>);
   });
   router.delete('/sites/:siteId/mappings/:productId', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
     const { revoke } = parseInput(DeleteMappingQuery, req.query);
-    res.json(await mappings.remove(site, parseInput(ProductIdParam, req.params).productId, revoke, actorName(res)));
+    res.json((await mappings.remove(site, parseInput(ProductIdParam, req.params).productId, revoke, actorName(res))) satisfies Presented<typeof Wire.RevokedGrants>);
   });
   router.get('/sites/:siteId/discovered-products', async (req, res) => {
-    res.json({ products: await mappings.discovered(await siteFromPath(sites, req, res)) });
+    res.json({ products: await mappings.discovered(await siteFromPath(sites, req, res)) } satisfies Presented<typeof Wire.DiscoveredProductList>);
   });
 
   // Tag and membership-level mappings, and discovered tags and levels
@@ -127,10 +139,10 @@ export function createAdminApiRouter(services: AppServices): Router {
           ? { reference: { kind: 'tag' as const, tagId: input.tagId, tagName: input.tagName } }
           : { reference: { kind: 'membership' as const, membershipId: input.membershipId, membershipName: input.membershipName, levelId: input.levelId, levelName: input.levelName } };
     const result = await assetMappings.save(site, { asset, levelIds: input.levelIds, applyToPast: input.applyToPast });
-    res.status(201).json({ assetMapping: presentAssetMapping(result.mapping), preview: result.preview, applied: result.applied });
+    res.status(201).json({ assetMapping: presentAssetMapping(result.mapping), preview: result.preview, applied: result.applied } satisfies Presented<typeof Wire.AssetMappingSaved>);
   });
   router.get('/sites/:siteId/asset-mappings', async (req, res) => {
-    res.json({ assetMappings: (await assetMappings.list(await siteFromPath(sites, req, res))).map(presentAssetMapping) });
+    res.json({ assetMappings: (await assetMappings.list(await siteFromPath(sites, req, res))).map(presentAssetMapping) } satisfies Presented<typeof Wire.AssetMappingList>);
   });
   router.get('/sites/:siteId/asset-mappings/:key', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
@@ -138,42 +150,46 @@ export function createAdminApiRouter(services: AppServices): Router {
   });
   router.get('/sites/:siteId/asset-mappings/:key/preview', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
-    res.json(await assetMappings.preview(site, { key: parseInput(AssetKeyParam, req.params).key }));
+    res.json((await assetMappings.preview(site, { key: parseInput(AssetKeyParam, req.params).key })) satisfies Presented<typeof Wire.AssetMappingPreview>);
   });
   router.delete('/sites/:siteId/asset-mappings/:key', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
     const { revoke } = parseInput(DeleteMappingQuery, req.query);
-    res.json(await assetMappings.remove(site, parseInput(AssetKeyParam, req.params).key, revoke, actorName(res)));
+    res.json((await assetMappings.remove(site, parseInput(AssetKeyParam, req.params).key, revoke, actorName(res))) satisfies Presented<typeof Wire.RevokedGrants>);
   });
   router.get('/sites/:siteId/discovered-assets', async (req, res) => {
     const found = await assetMappings.discovered(await siteFromPath(sites, req, res));
-    res.json({ tags: found.filter((asset) => asset.kind === 'tag'), memberships: found.filter((asset) => asset.kind === 'membership') });
+    res.json({ tags: found.filter((asset) => asset.kind === 'tag'), memberships: found.filter((asset) => asset.kind === 'membership') } satisfies Presented<typeof Wire.DiscoveredAssetList>);
   });
 
   // Members and manual grants
   router.get('/sites/:siteId/members', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
     const query = parseInput(MemberQuery, req.query);
-    const found = await members.search(site, { email: query.email, query: query.q, limit: query.limit, afterId: query.after });
-    const last = found[found.length - 1];
-    res.json({ members: found, nextAfter: found.length === query.limit && last ? last.id : null });
+    // `after` is the deprecated spelling of the same position; a cursor wins when both are sent.
+    const afterId = query.cursor !== undefined ? decodeMemberCursor(query.cursor) : query.after;
+    // One more than a page, so that the last page says it is the last rather than leading to an empty one.
+    const found = await members.search(site, { email: query.email, query: query.q, limit: query.limit + 1, afterId });
+    res.json(presentMemberPage(found, query.limit));
   });
   router.get('/sites/:siteId/members/:memberId', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
-    res.json(await members.detail(site, pathId(req.params.memberId, 'member')));
+    res.json((await members.detail(site, pathId(req.params.memberId, 'member'))) satisfies Presented<typeof Wire.MemberDetail>);
   });
   router.post('/sites/:siteId/members/:memberId/grants', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
     const input = parseInput(CreateGrant, req.body);
-    res.status(201).json(await access.grantManually(site, pathId(req.params.memberId, 'member'), input.levelId, input.expiresAt ?? null, actorName(res)));
+    const grant = await access.grantManually(site, pathId(req.params.memberId, 'member'), input.levelId, input.expiresAt ?? null, actorName(res));
+    res.status(201).json(grant satisfies Presented<typeof Wire.Grant>);
   });
   router.delete('/sites/:siteId/members/:memberId/grants/:grantId', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
-    res.json(await access.revokeManualGrant(site, pathId(req.params.memberId, 'member'), pathId(req.params.grantId, 'grant'), actorName(res)));
+    const grant = await access.revokeManualGrant(site, pathId(req.params.memberId, 'member'), pathId(req.params.grantId, 'grant'), actorName(res));
+    res.json(grant satisfies Presented<typeof Wire.Grant>);
   });
 
   router.get('/sites/:siteId/attention', async (req, res) => {
-    res.json(await services.attention.report(await siteFromPath(sites, req, res)));
+    res.json((await services.attention.report(await siteFromPath(sites, req, res))) satisfies Presented<typeof Wire.Attention>);
   });
 
   // Event log and re-apply
@@ -181,11 +197,11 @@ export function createAdminApiRouter(services: AppServices): Router {
     const site = await siteFromPath(sites, req, res);
     const query = parseInput(EventQuery, req.query);
     const page = await eventLog.list(site, { ...query, statuses: query.status });
-    res.json({ events: page.events.map(presentEventSummary), nextCursor: page.nextCursor });
+    res.json({ events: page.events.map(presentEventSummary), nextCursor: page.nextCursor } satisfies Presented<typeof Wire.EventPage>);
   });
   router.post('/sites/:siteId/events/reapply', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
-    res.json(await intake.reapplyMany(site, parseInput(ReapplyMany, req.body), actorName(res)));
+    res.json((await intake.reapplyMany(site, parseInput(ReapplyMany, req.body), actorName(res))) satisfies Presented<typeof Wire.ReapplyResult>);
   });
   router.get('/sites/:siteId/events/:eventId', async (req, res) => {
     const site = await siteFromPath(sites, req, res);
@@ -196,19 +212,11 @@ export function createAdminApiRouter(services: AppServices): Router {
     const site = await siteFromPath(sites, req, res);
     const eventId = pathId(req.params.eventId, 'event');
     const result = await intake.reapply(site, eventId, actorName(res));
+    // reapply throws for an unknown event; the outcome union still allows 'not_found', so it is answered as one.
+    if (result.outcome === 'not_found') throw new NotFoundError('event', eventId);
     const { event, effects } = await eventLog.detail(site, eventId);
-    res.json({ outcome: result.outcome, event: presentEventDetail(event, effects) });
+    res.json({ outcome: result.outcome, event: presentEventDetail(event, effects) } satisfies Presented<typeof Wire.EventReapplied>);
   });
 
   return router;
-}
-
-function presentMapping(mapping: Awaited<ReturnType<AppServices['mappings']['get']>>) {
-  return {
-    productId: mapping.productId,
-    productName: mapping.productName,
-    levels: mapping.levels.map(presentLevel),
-    billingPeriodDays: mapping.billingPeriodDays,
-    memberCount: mapping.memberCount,
-  };
 }

@@ -1,41 +1,66 @@
 import { z } from 'zod';
+import { PRODUCT_ID_PATTERN } from '../../domain/mapping/product-id';
 import { EVENT_STATUSES, MONEY_CHANNELS } from '../../domain/model';
+import { GRACE_DAYS_MAX, GRACE_DAYS_MIN } from '../../domain/sites/grace-days';
 import { publicUrlInput } from '../public-url-input';
+
+/**
+ * What the admin API accepts: bodies, path values and query strings. openapi.ts writes the document's request schemas
+ * and query parameters from these, so a bound or a field changed here changes the document too.
+ */
+
+const MONEY_CHANNELS_DESCRIPTION =
+  'Which deliveries may move money-driven access. `any`: purchases, refunds and cancels from the Outbound API and IPN. `ipn_with_secret`: only IPN posts carrying the IPN secret_key; Outbound money events are then stored as `rejected` (tags, lists and other events are still taken).';
 
 const name = z.string().trim().min(1, 'required').max(200);
 const id = z.coerce.number().int().positive();
-const productId = z
+export const productId = z
   .string()
   .trim()
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'a Kartra product id (digits, as in the product editor URL)');
+  .regex(PRODUCT_ID_PATTERN, 'a Kartra product id (digits, as in the product editor URL)')
+  .describe("Kartra's product id.");
 const isoTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
 const booleanQuery = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+const pageLimit = z.coerce.number().int().min(1).max(200).default(50).describe('Page size.');
+/** Every list that pages takes the `nextCursor` of the page before: an opaque string, checked when decoded. */
+const pageCursor = z.string().max(100).describe('The `nextCursor` of the previous page; omit it for the first page.');
 
-export const CreateSite = z.object({ name });
-export const CreateLevel = z.object({ name });
-export const RenameLevel = z.object({ name });
+/** The one body of creating a site or a level and of renaming a level. */
+export const NameBody = z.object({ name });
+export const CreateSite = NameBody;
+export const CreateLevel = NameBody;
+export const RenameLevel = NameBody;
 
 export const UpdateIntegration = z
   .object({
     enabled: z.boolean().optional(),
     // The rule (https, no userinfo, query or fragment, length caps) is the domain's: domain/sites/public-url.ts.
-    publicUrl: publicUrlInput.nullable().optional(),
-    ipnSecret: z.string().max(200).nullable().optional(),
-    moneyChannels: z.enum(MONEY_CHANNELS).optional(),
-    graceDays: z.number().int().min(0).max(90).optional(),
+    publicUrl: publicUrlInput
+      .nullable()
+      .optional()
+      .describe(
+        'Base of the webhook URL (`<publicUrl>/hooks/kartra/<key>/<secret>`); null uses the server default. https only (http only for localhost, 127.0.0.1 or [::1]); no user:pass@, no query or fragment (not even a bare `?` or `#`), no backslashes, no spaces; at most 2,048 characters, host name at most 253, 63 per label. Trailing slashes are dropped. A value that breaks a rule is refused with 422 invalid_input naming the rule.',
+      ),
+    ipnSecret: z.string().max(200).nullable().optional().describe('The IPN secret_key set in Kartra; null clears it.'),
+    moneyChannels: z
+      .enum(MONEY_CHANNELS)
+      .optional()
+      .describe(`${MONEY_CHANNELS_DESCRIPTION} \`ipn_with_secret\` needs an IPN secret (422 otherwise).`),
+    graceDays: z.number().int().min(GRACE_DAYS_MIN).max(GRACE_DAYS_MAX).optional().describe('Days of access kept after a failed payment.'),
     cancelMode: z.enum(['immediate', 'period_end']).optional(),
     secretGraceHours: z.number().int().min(0).max(24 * 30).optional(),
     quietFeedHours: z.number().int().min(1).max(24 * 90).optional(),
     rawBodyRetentionDays: z.number().int().min(1).max(3650).optional(),
-    tagAccess: z.boolean().optional(),
-    membershipAccess: z.boolean().optional(),
+    tagAccess: z.boolean().optional().describe('Off: tag events are stored as `ignored`.'),
+    membershipAccess: z.boolean().optional().describe('Off: membership events are stored as `ignored`.'),
   })
-  .refine((value) => Object.keys(value).length > 0, 'nothing to change');
+  .refine((value) => Object.keys(value).length > 0, 'nothing to change')
+  .describe('At least one field.');
 
 export const CreateMapping = z.object({
   productId,
   levelIds: z.array(id).min(1, 'pick at least one level'),
-  applyToPast: z.boolean().default(false),
+  applyToPast: z.boolean().default(false).describe("Re-apply this product's unmapped events now."),
   billingPeriodDays: z.number().int().min(1).max(3660).nullable().optional(),
 });
 
@@ -45,23 +70,35 @@ const mappedLevels = { levelIds: z.array(id).min(1, 'pick at least one level'), 
 const assetKey = z.string().min(1).max(300);
 
 /** A tag or membership-level mapping: a discovered asset by key, or one named by Kartra id or name. */
-export const CreateAssetMapping = z.union([
-  z.object({ key: assetKey, ...mappedLevels }).strict(),
-  z.object({ kind: z.literal('tag'), tagName: kartraText, tagId: kartraText, ...mappedLevels }).strict(),
-  z
-    .object({ kind: z.literal('membership'), membershipId: kartraText, membershipName: kartraText, levelId: kartraText, levelName: kartraText, ...mappedLevels })
-    .strict(),
-]);
-export const AssetKeyParam = z.object({ key: assetKey });
+export const CreateAssetMapping = z
+  .union([
+    z.object({ key: assetKey, ...mappedLevels }).strict(),
+    z.object({ kind: z.literal('tag'), tagName: kartraText, tagId: kartraText, ...mappedLevels }).strict(),
+    z
+      .object({ kind: z.literal('membership'), membershipId: kartraText, membershipName: kartraText, levelId: kartraText, levelName: kartraText, ...mappedLevels })
+      .strict(),
+  ])
+  .describe(
+    'A discovered tag or level by `key`, or one named by Kartra id or name (names match trimmed and case-insensitively; a level by id within its membership when given). Replaces its levels.',
+  );
+export const AssetKeyParam = z.object({
+  key: assetKey.describe('The `key` of a tag or membership level (from the mappings or discovered lists), URL-encoded.'),
+});
 
-export const DeleteMappingQuery = z.object({ revoke: booleanQuery.default(false) });
+export const DeleteMappingQuery = z.object({ revoke: booleanQuery.default(false).describe('Also revoke the grants the mapping gave.') });
 export const ProductIdParam = z.object({ productId });
 
 export const MemberQuery = z.object({
-  email: z.string().trim().max(320).optional(),
-  q: z.string().trim().max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  after: z.coerce.number().int().min(0).optional(),
+  email: z.string().trim().max(320).optional().describe('Exact email (trimmed, case-insensitive).'),
+  q: z.string().trim().max(200).optional().describe('Part of a name, email or lead id.'),
+  limit: pageLimit,
+  cursor: pageCursor.optional(),
+  after: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ deprecated: true, description: 'Deprecated: use `cursor`. The `nextAfter` of the previous page (a member id); ignored when `cursor` is given.' }),
 });
 
 export const CreateGrant = z.object({ levelId: id, expiresAt: isoTime.nullable().optional() });
@@ -72,15 +109,15 @@ const statusList = z
   .pipe(z.array(z.enum(EVENT_STATUSES)));
 
 export const EventQuery = z.object({
-  status: statusList.optional(),
-  action: z.string().trim().max(64).optional(),
+  status: statusList.optional().meta({ description: `Comma-separated statuses: ${EVENT_STATUSES.join(', ')}.`, example: 'failed,unmapped' }),
+  action: z.string().trim().max(64).optional().describe("Kartra's action or IPN transaction type."),
   productId: productId.optional(),
-  assetKey: assetKey.optional(),
-  email: z.string().trim().max(320).optional(),
-  since: isoTime.optional(),
-  until: isoTime.optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().max(100).optional(),
+  assetKey: assetKey.optional().describe('A tag or membership level, by its `key`.'),
+  email: z.string().trim().max(320).optional().describe('Lead email.'),
+  since: isoTime.optional().describe('Received at or after (ISO 8601 with offset).'),
+  until: isoTime.optional().describe('Received at or before (ISO 8601 with offset).'),
+  limit: pageLimit,
+  cursor: pageCursor.optional(),
 });
 
 export const ReapplyMany = z.object({

@@ -1,11 +1,21 @@
 import { readableBody } from '../../domain/webhook-events/delivered-body';
 import type { IntegrationState } from '../../domain/sites/site-service';
 import type { AssetMappingView } from '../../domain/mapping/asset-mapping-service';
+import type { MappingView } from '../../domain/mapping/product-mapping-service';
+import type { MemberSummary } from '../../domain/members/member-service';
+import type { EventEffects } from '../../domain/webhook-events/event-log-service';
 import type { AccessLevel, ApiToken, Site, WebhookEventRecord, WebhookEventSummary } from '../../domain/model';
+import { encodeMemberCursor } from './member-cursor';
+import type * as Wire from './response-schemas';
+import type { Presented } from './response-schemas';
 
-/** Wire shapes of the admin API: explicit, so no internal field (a secret's hash, say) ever leaks by accident. */
+/**
+ * Wire shapes of the admin API: explicit, so no internal field (a secret's hash, say) ever leaks by accident. Each is
+ * typed by its schema in response-schemas.ts, so a field the schema does not declare, or one it requires and the
+ * presenter forgets, fails the type check.
+ */
 
-export const presentSite = (site: Site) => ({
+export const presentSite = (site: Site): Presented<typeof Wire.Site> => ({
   id: site.id,
   key: site.key,
   name: site.name,
@@ -14,9 +24,9 @@ export const presentSite = (site: Site) => ({
   createdAt: site.createdAt,
 });
 
-export const presentLevel = (level: AccessLevel) => ({ id: level.id, name: level.name, createdAt: level.createdAt });
+export const presentLevel = (level: AccessLevel): Presented<typeof Wire.Level> => ({ id: level.id, name: level.name, createdAt: level.createdAt });
 
-export const presentIntegration = (state: IntegrationState) => ({
+export const presentIntegration = (state: IntegrationState): Presented<typeof Wire.Integration> => ({
   enabled: state.enabled,
   webhookUrl: state.webhookUrl,
   webhookUrlMasked: state.webhookUrlMasked,
@@ -50,7 +60,7 @@ export const presentToken = (token: ApiToken) => ({
   revokedAt: token.revokedAt,
 });
 
-export function presentEventSummary(event: WebhookEventSummary) {
+export function presentEventSummary(event: WebhookEventSummary): Presented<typeof Wire.EventSummary> {
   return {
     id: event.id,
     receivedAt: event.receivedAt,
@@ -70,7 +80,7 @@ export function presentEventSummary(event: WebhookEventSummary) {
   };
 }
 
-export function presentEventDetail(event: WebhookEventRecord, effects: unknown) {
+export function presentEventDetail(event: WebhookEventRecord, effects: EventEffects): Presented<typeof Wire.EventDetail> {
   const readable = event.rawBodyPrunedAt ? null : readableBody(event.rawBody, event.headers);
   return {
     ...presentEventSummary(event),
@@ -97,7 +107,7 @@ export function presentEventDetail(event: WebhookEventRecord, effects: unknown) 
   };
 }
 
-export const presentAssetMapping = (mapping: AssetMappingView) => ({
+export const presentAssetMapping = (mapping: AssetMappingView): Presented<typeof Wire.AssetMapping> => ({
   key: mapping.key,
   kind: mapping.kind,
   label: mapping.label,
@@ -108,3 +118,24 @@ export const presentAssetMapping = (mapping: AssetMappingView) => ({
   levels: mapping.levels.map(presentLevel),
   memberCount: mapping.memberCount,
 });
+
+export const presentMapping = (mapping: MappingView): Presented<typeof Wire.Mapping> => ({
+  productId: mapping.productId,
+  productName: mapping.productName,
+  levels: mapping.levels.map(presentLevel),
+  billingPeriodDays: mapping.billingPeriodDays,
+  memberCount: mapping.memberCount,
+});
+
+/** A page of members from a search asked for one more than `limit`: that extra one only says another page exists. */
+export function presentMemberPage(found: MemberSummary[], limit: number): Presented<typeof Wire.MemberPage> {
+  const members = found.slice(0, limit);
+  const last = members[members.length - 1];
+  const hasMore = found.length > limit && last !== undefined;
+  return {
+    members,
+    nextCursor: hasMore ? encodeMemberCursor(last.id) : null,
+    // Deprecated with the `after` parameter; kept for clients written before the cursor.
+    nextAfter: hasMore ? last.id : null,
+  };
+}
