@@ -224,6 +224,9 @@ export const webhookEvents = sqliteTable(
     index('webhook_events_site_email_idx').on(t.siteId, t.email, t.id),
     index('webhook_events_site_action_idx').on(t.siteId, t.action, t.id),
     index('webhook_events_site_received_idx').on(t.siteId, t.receivedAt),
+    // Counts by outcome over a window (health's 24 h and 7 days, the 30-day chart) read this index alone: a row's
+    // status sits behind its raw body, and reading it from the table costs an overflow chain per recent event.
+    index('webhook_events_site_received_status_idx').on(t.siteId, t.receivedAt, t.status),
   ],
 );
 

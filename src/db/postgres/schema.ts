@@ -224,6 +224,9 @@ export const webhookEvents = pgTable(
     index('webhook_events_site_action_idx').on(t.siteId, t.action, t.id),
     // With the id, a time range yields its ids from the index alone, newest first within each instant.
     index('webhook_events_site_received_idx').on(t.siteId, t.receivedAt, t.id),
+    // Counts by outcome over a window (health's 24 h and 7 days, the 30-day chart) read this index alone: a row's
+    // status sits behind its raw body, and reading it from the table costs an overflow chain per recent event.
+    index('webhook_events_site_received_status_idx').on(t.siteId, t.receivedAt, t.status),
   ],
 );
 

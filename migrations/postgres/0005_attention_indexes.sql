@@ -1,0 +1,2 @@
+CREATE INDEX "payment_facts_site_kind_time_idx" ON "payment_facts" USING btree ("site_id","kind","occurred_at");--> statement-breakpoint
+CREATE INDEX "webhook_events_site_received_status_idx" ON "webhook_events" USING btree ("site_id","received_at","status");
