@@ -168,6 +168,7 @@ describe('every answer of the admin API matches the OpenAPI document it serves',
     expect(page.body.nextCursor).toEqual(expect.any(String));
     await call('get', '/api/v1/sites/{siteId}/members', 200, { params: { siteId }, query: { cursor: page.body.nextCursor as string } });
     await call('get', '/api/v1/sites/{siteId}/members', 200, { params: { siteId }, query: { after: page.body.nextAfter as number } });
+    await call('get', '/api/v1/sites/{siteId}/members.csv', 200, { params: { siteId }, query: { q: 'example' } });
     const memberId = (page.body.members as { id: number }[])[0]?.id;
     const detail = await call('get', '/api/v1/sites/{siteId}/members/{memberId}', 200, { params: { siteId, memberId } });
     const manual = await call('post', '/api/v1/sites/{siteId}/members/{memberId}/grants', 201, {
@@ -186,6 +187,8 @@ describe('every answer of the admin API matches the OpenAPI document it serves',
     // The event log, one event, re-apply.
     const events = await call('get', '/api/v1/sites/{siteId}/events', 200, { params: { siteId }, query: { limit: 2 } });
     await call('get', '/api/v1/sites/{siteId}/events', 200, { params: { siteId }, query: { cursor: events.body.nextCursor as string, status: 'applied,unmapped' } });
+    await call('get', '/api/v1/sites/{siteId}/events.csv', 200, { params: { siteId }, query: { status: 'applied,unmapped' } });
+    await call('get', '/api/v1/sites/{siteId}/events.csv', 422, { params: { siteId }, query: { status: 'bogus' } });
     await call('get', '/api/v1/sites/{siteId}/events/{eventId}', 200, { params: { siteId, eventId: failed.body.eventId as number } });
     await call('post', '/api/v1/sites/{siteId}/events/{eventId}/reapply', 200, { params: { siteId, eventId: failed.body.eventId as number } });
     await call('post', '/api/v1/sites/{siteId}/events/reapply', 200, { params: { siteId }, body: { statuses: ['failed', 'unmapped'] } });

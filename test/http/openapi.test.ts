@@ -6,12 +6,14 @@ import { buildTestApp, type TestApp } from '../support/test-app';
 
 interface RouteLayer {
   route?: { path: string; methods: Record<string, boolean> };
+  /** A mounted router (router.use(otherRouter)): its routes count as this one's. */
+  handle?: { stack?: RouteLayer[] };
 }
 
 /** Every `METHOD /path` an express router registers, with `:param` written as OpenAPI's `{param}`. */
 function registeredRoutes(router: { stack: RouteLayer[] }, prefix: string): string[] {
   return router.stack.flatMap((layer) => {
-    if (!layer.route) return [];
+    if (!layer.route) return layer.handle?.stack ? registeredRoutes({ stack: layer.handle.stack }, prefix) : [];
     const path = `${prefix}${layer.route.path}`.replace(/:(\w+)/g, '{$1}');
     return Object.keys(layer.route.methods).map((method) => `${method.toUpperCase()} ${path}`);
   });

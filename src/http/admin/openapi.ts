@@ -13,6 +13,7 @@ import {
   ReapplyMany,
   UpdateIntegration,
 } from './admin-schemas';
+import { EventExportQuery, MemberExportQuery } from './export-routes';
 import * as Wire from './response-schemas';
 
 /**
@@ -135,6 +136,10 @@ const json = (schema: SchemaObject) => ({ 'application/json': { schema } });
 const ok = (description: string, name: ComponentName): ResponseObject => ({ description, content: json(ref(name)) });
 const body = (name: ComponentName) => ({ required: true, content: json(ref(name)) });
 const errorResponse = (description: string): ResponseObject => ({ description, content: json(ref('Error')) });
+/** A streamed CSV download (RFC 4180, UTF-8 with a BOM, CRLF line ends, a header row first). */
+const csvDownload = (description: string): ResponseObject => ({ description, content: { 'text/csv': { schema: { type: 'string', contentMediaType: 'text/csv' } } } });
+const CSV_EXPORT =
+  'Every row the filters select, not one page: streamed as it is read (about 1,000 rows a query), as an attachment named `kartra-access-site-<siteId>-<what>-<YYYY-MM-DD>.csv`. Times are ISO 8601 UTC; a cell starting with = + - @, tab or CR is prefixed with a single quote so spreadsheets do not run it as a formula. A 4xx is answered as JSON before any row is sent; a failure after the first rows cuts the connection, so a file that ends early is never mistaken for a whole one.';
 export type SharedError = '400' | '401' | '404' | '409' | '413' | '422';
 const errors = (...statuses: SharedError[]): Record<string, { $ref: string }> =>
   Object.fromEntries(statuses.map((status) => [status, { $ref: `#/components/responses/${status}` }]));
@@ -308,6 +313,13 @@ const paths: Record<string, PathItemObject> = {
       responses: { '200': ok('A page of members.', 'MemberPage'), ...errors('401', '404', '422') },
     }),
   },
+  '/api/v1/sites/{siteId}/members.csv': {
+    get: operation('members', 'exportMembers', 'Members with their effective levels as CSV, oldest first', {
+      description: `${CSV_EXPORT} Columns: id, kartra_lead_id, email, first_name, last_name, created_at, level_count, levels (names joined with "; ").`,
+      parameters: [siteId, ...queryParameters(MemberExportQuery)],
+      responses: { '200': csvDownload('The members as CSV.'), ...errors('401', '404', '422') },
+    }),
+  },
   '/api/v1/sites/{siteId}/members/{memberId}': {
     get: operation('members', 'getMember', 'A member with grants, grant history and email changes', {
       parameters: [siteId, memberId],
@@ -338,6 +350,13 @@ const paths: Record<string, PathItemObject> = {
       description: PAGING,
       parameters: [siteId, ...queryParameters(EventQuery)],
       responses: { '200': ok('A page of events.', 'EventPage'), ...errors('401', '404', '422') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/events.csv': {
+    get: operation('events', 'exportEvents', 'The event log as CSV, newest first', {
+      description: `${CSV_EXPORT} Columns: id, received_at, channel, action, kind, outcome, product_id, asset, lead_id, email, transaction_id, member_id, duplicate_of_event_id, attempts, summary, error.`,
+      parameters: [siteId, ...queryParameters(EventExportQuery)],
+      responses: { '200': csvDownload('The events as CSV.'), ...errors('401', '404', '422') },
     }),
   },
   '/api/v1/sites/{siteId}/events/reapply': {
