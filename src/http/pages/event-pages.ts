@@ -8,11 +8,10 @@ import { buildEventsChart } from './chart';
 import { atLeast, formatTime, plural, wallTimeToDate } from './format';
 import { EVENT_COUNT_CAP } from '../../domain/attention/attention-service';
 import type { FormProblem, PageKit } from './page-kit';
-import { EventFilters, RANGES, ReapplyFailedForm } from './page-schemas';
+import { EventFilters, eventFilterOfPage, ReapplyFailedForm } from './page-schemas';
 import { actorLabel, changeLabel, eventRow, OUTCOME_LABELS } from './view-models';
 
 const PAGE_SIZE = 50;
-const HOUR_MS = 60 * 60 * 1000;
 
 const failedCountLabel = (count: number) => atLeast(count, count >= EVENT_COUNT_CAP);
 
@@ -38,24 +37,13 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
     const filters = EventFilters.parse(req.query);
     const now = services.clock.now();
     const search = filters.search ?? '';
-    const isEmail = search.includes('@');
-    const isProduct = /^[A-Za-z0-9_-]{1,64}$/.test(search);
     const knownAssets = await services.assetMappings.known(site);
     const assetLabels = new Map(knownAssets.map((asset) => [asset.key, asset.label]));
     // A key the select does not offer (hand-edited, or another site's) is dropped, so the filter shown is the one applied.
     if (filters.asset !== undefined && !assetLabels.has(filters.asset)) filters.asset = undefined;
     let page: Awaited<ReturnType<typeof eventLog.list>>;
     try {
-      page = await eventLog.list(site, {
-        statuses: filters.outcome ? [filters.outcome] : undefined,
-        action: filters.action,
-        email: isEmail ? search : undefined,
-        productId: !isEmail && isProduct ? search : undefined,
-        assetKey: filters.asset,
-        since: filters.range ? new Date(now.getTime() - RANGES[filters.range] * HOUR_MS) : undefined,
-        limit: PAGE_SIZE,
-        cursor: filters.cursor,
-      });
+      page = await eventLog.list(site, { ...eventFilterOfPage(req.query, new Set(assetLabels.keys()), now), limit: PAGE_SIZE, cursor: filters.cursor });
     } catch (error) {
       // A hand-edited cursor starts the list from the newest event rather than failing the page.
       if (!(error instanceof InvalidInputError)) throw error;

@@ -3,6 +3,7 @@ import { describeAsset } from '../../domain/assets/asset-identity';
 import type { AssetReference } from '../../domain/kartra/kartra-event';
 import type { AssetSelector, AssetSummary } from '../../domain/mapping/asset-mapping-service';
 import type { AssetKind, Site } from '../../domain/model';
+import { isProductId } from '../../domain/mapping/product-id';
 import type { AppServices } from '../admin/services';
 import { parseInput } from '../parse-input';
 import { formatTime, plural, pluralAtLeast } from './format';
@@ -308,7 +309,7 @@ export function createMappingPages(services: AppServices, kit: PageKit): Router 
  * name is user text, so a tag's notice names only its kind.
  */
 function noticeFrom(query: Request['query']): string | null {
-  const product = typeof query.product === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(query.product) ? query.product : null;
+  const product = typeof query.product === 'string' && isProductId(query.product) ? query.product : null;
   const kind = query.kind === 'tag' || query.kind === 'membership' ? KIND_NAMES[query.kind] : null;
   const count = (value: unknown) => (typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : null);
   const events = count(query.events);

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { PRODUCT_ID_PATTERN } from '../../domain/mapping/product-id';
+import { isProductId, PRODUCT_ID_PATTERN } from '../../domain/mapping/product-id';
 import { MONEY_CHANNELS } from '../../domain/model';
 import { GRACE_DAYS_MAX, GRACE_DAYS_MIN } from '../../domain/sites/grace-days';
+import type { EventLogFilter } from '../../domain/webhook-events/event-log-service';
 import { publicUrlInput } from '../public-url-input';
 
 /** Form bodies arrive as strings (urlencoded); these schemas turn them into typed values or field errors. */
@@ -130,3 +131,25 @@ export const EventFilters = z.object({
 });
 
 export const MemberSearchForm = z.object({ q: z.string().trim().max(200).optional().catch(undefined), after: z.coerce.number().int().min(0).optional().catch(undefined) });
+
+const HOUR_MS = 60 * 60 * 1000;
+
+/**
+ * The Webhook activity page's filters as an event-log filter, for the page and its CSV export alike (the export
+ * promises the rows the admin is looking at): a search with an @ is an email, else a product id if it looks like
+ * one; a range counts back from now; an asset key the site does not know is dropped.
+ */
+export function eventFilterOfPage(query: unknown, knownAssetKeys: ReadonlySet<string>, now: Date): Omit<EventLogFilter, 'limit' | 'cursor'> {
+  const filters = EventFilters.parse(query);
+  const search = filters.search ?? '';
+  const isEmail = search.includes('@');
+  const isProduct = isProductId(search);
+  return {
+    statuses: filters.outcome ? [filters.outcome] : undefined,
+    action: filters.action,
+    email: isEmail ? search : undefined,
+    productId: !isEmail && isProduct ? search : undefined,
+    assetKey: filters.asset !== undefined && knownAssetKeys.has(filters.asset) ? filters.asset : undefined,
+    since: filters.range ? new Date(now.getTime() - RANGES[filters.range] * HOUR_MS) : undefined,
+  };
+}
