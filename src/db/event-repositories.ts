@@ -3,7 +3,7 @@ import type { EventStatus } from '../domain/model';
 import type { EventPerson, EventQuery, PaymentFactRepository, WebhookEventRepository } from '../domain/ports';
 import type { Sync } from './sync';
 import type { Db } from './database';
-import { COMPARABLE_ASSET_EVENT_STATUSES, outcomeColumns, paymentFactColumns, toEventRecord, toEventSummary, toPaymentFact } from './event-rows';
+import { COMPARABLE_ASSET_EVENT_STATUSES, outcomeColumns, paymentFactColumns, periodIndex, toEventRecord, toEventSummary, toPaymentFact } from './event-rows';
 import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
 import { eventFingerprints, paymentFacts, webhookEvents } from './schema';
 import { toDate, toMs } from './time-columns';
@@ -411,18 +411,17 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
         .from(webhookEvents)
         .where(and(eq(webhookEvents.siteId, siteId), lte(webhookEvents.receivedAt, toMs(before))))
         .get()?.count ?? 0,
-    countByQuarterHourAndStatus: (siteId, since) => {
-      const quarterHourMs = 15 * 60 * 1000;
-      // The width as a literal: bound, better-sqlite3 passes a JS number as a REAL and SQLite then divides exactly, so
-      // every millisecond would be its own bucket.
-      const bucket = sql<number>`(${webhookEvents.receivedAt} / ${sql.raw(String(quarterHourMs))}) * ${sql.raw(String(quarterHourMs))}`;
+    countByStatusInPeriods: (siteId, starts, end) => {
+      const [first] = starts;
+      if (!first) return [];
+      const period = periodIndex(webhookEvents.receivedAt, starts);
       return db
-        .select({ bucketStart: bucket, status: webhookEvents.status, count: sql<number>`count(*)` })
+        .select({ period, status: webhookEvents.status, count: sql<number>`count(*)` })
         .from(webhookEvents)
-        .where(and(eq(webhookEvents.siteId, siteId), gte(webhookEvents.receivedAt, toMs(since))))
-        .groupBy(bucket, webhookEvents.status)
+        .where(and(eq(webhookEvents.siteId, siteId), gte(webhookEvents.receivedAt, toMs(first)), lt(webhookEvents.receivedAt, toMs(end))))
+        .groupBy(period, webhookEvents.status)
         .all()
-        .map((row) => ({ bucketStart: toDate(row.bucketStart), status: row.status as EventStatus, count: row.count }));
+        .map((row) => ({ period: row.period, status: row.status as EventStatus, count: row.count }));
     },
     claimFingerprint: (siteId, fingerprint, eventId) => {
       insertFingerprint.run({ siteId, fingerprint, eventId });

@@ -1,5 +1,6 @@
 import type { EventStatus, PaymentFact, PaymentFactKind, WebhookEventRecord, WebhookEventSummary } from '../domain/model';
 import type { EventOutcomeUpdate, NewPaymentFact } from '../domain/ports';
+import { sql, type SQL } from 'drizzle-orm';
 import { toDate, toDateOrNull, toMs, toMsOrNull } from './time-columns';
 
 // Rows of webhook_events and payment_facts as both adapters read and write them: the SQLite and PostgreSQL schemas
@@ -151,4 +152,19 @@ export function toPaymentFact(row: PaymentFactRow): PaymentFact {
     occurredAt: toDate(row.occurredAt),
     eventId: row.eventId,
   };
+}
+
+/**
+ * The index of the period a time falls in, for periods starting at `starts` (ascending; each runs to the next):
+ * `case when t >= s[n-1] then n-1 … when t >= s[0] then 0 end`. The bounds are inlined as integer literals, checked
+ * to be integers, so GROUP BY can repeat the expression exactly on PostgreSQL and SQLite compares integers.
+ */
+export function periodIndex(column: SQL | { getSQL(): SQL }, starts: Date[]): SQL<number> {
+  const bounds = starts.map((start) => {
+    const ms = start.getTime();
+    if (!Number.isSafeInteger(ms)) throw new Error('a period must start at a valid time');
+    return ms;
+  });
+  const branches = bounds.map((ms, index) => sql`when ${column} >= ${sql.raw(String(ms))} then ${sql.raw(String(index))}`).reverse();
+  return sql<number>`case ${sql.join(branches, sql` `)} end`;
 }

@@ -126,6 +126,15 @@ export function createGrantRepository(db: Db): Sync<GrantRepository> {
         .where(and(eq(grants.siteId, siteId), eq(grants.status, 'active')))
         .groupBy(grants.levelId)
         .all(),
+    countActiveMembersByProduct: (siteId, productIds) =>
+      productIds.length === 0
+        ? []
+        : db
+            .select({ productId: sql<string>`${grants.productId}`, memberCount: sql<number>`count(distinct ${grants.memberId})` })
+            .from(grants)
+            .where(and(eq(grants.siteId, siteId), inArray(grants.productId, productIds), eq(grants.status, 'active')))
+            .groupBy(grants.productId)
+            .all(),
     countAnyForLevel: (siteId, levelId) =>
       db
         .select({ count: sql<number>`count(*)` })

@@ -222,10 +222,11 @@ export interface WebhookEventRepository {
   /** Received at or before `before`: used to tell a quiet feed from one that never started. */
   countReceivedBefore(siteId: number, before: Date): Promise<number>;
   /**
-   * Events received at or after `since`, counted per status in 15-minute buckets (bucket start times). Quarter hours
-   * rather than days so the caller can group by day in any time zone, whose offsets are all multiples of 15 minutes.
+   * Events counted per status in consecutive periods: period i runs from `starts[i]` to `starts[i + 1]`, the last to
+   * `end`. The caller chooses the periods (the chart's calendar days in the admin's time zone), so the database
+   * returns a row per period and status, however many events there are.
    */
-  countByQuarterHourAndStatus(siteId: number, since: Date): Promise<{ bucketStart: Date; status: EventStatus; count: number }[]>;
+  countByStatusInPeriods(siteId: number, starts: Date[], end: Date): Promise<{ period: number; status: EventStatus; count: number }[]>;
 }
 
 export interface NewPaymentFact extends Omit<PaymentFact, 'id'> {
@@ -270,6 +271,8 @@ export interface GrantRepository {
   /** Active grants of one source key across members (an asset's grants). */
   activeForSource(siteId: number, sourceKey: string): Promise<Grant[]>;
   countActiveByLevel(siteId: number): Promise<{ levelId: number; memberCount: number }[]>;
+  /** Per product of `productIds` with any, the members holding an active grant from it. */
+  countActiveMembersByProduct(siteId: number, productIds: string[]): Promise<{ productId: string; memberCount: number }[]>;
   countAnyForLevel(siteId: number, levelId: number): Promise<number>;
   /** Active grants whose end time has passed, across sites, for the sweep. */
   dueForExpiry(now: Date, limit: number): Promise<Grant[]>;

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, sql, type SQL } from 'drizzle-orm';
 import type { EventStatus } from '../../domain/model';
 import type { EventQuery, PaymentFactRepository, WebhookEventRepository } from '../../domain/ports';
-import { COMPARABLE_ASSET_EVENT_STATUSES, outcomeColumns, paymentFactColumns, toEventRecord, toEventSummary, toPaymentFact } from '../event-rows';
+import { COMPARABLE_ASSET_EVENT_STATUSES, outcomeColumns, paymentFactColumns, periodIndex, toEventRecord, toEventSummary, toPaymentFact } from '../event-rows';
 import { toDate, toMs } from '../time-columns';
 import type { PgDb } from './database';
 import { eventFingerprints, paymentFacts, webhookEvents } from './schema';
@@ -31,12 +31,6 @@ const summaryColumns = {
 };
 
 const count = () => sql<number>`count(*)::int`;
-
-const QUARTER_HOUR_MS = 15 * 60 * 1000;
-// Inlined, not bound: the GROUP BY must repeat the select's expression exactly, and two parameters ($1, $2) are not
-// the same expression to PostgreSQL. bigint / integer truncates to the bucket's start (the SQLite adapter inlines it
-// too: bound, its divisor became a REAL).
-const quarterHourBucket = sql<number>`(${webhookEvents.receivedAt} / ${sql.raw(String(QUARTER_HOUR_MS))}) * ${sql.raw(String(QUARTER_HOUR_MS))}`.mapWith(Number);
 
 /** The log's filter as conditions on webhook_events; empty strings ask for nothing, as in the SQLite adapter. */
 function pageConditions(siteId: number, query: EventQuery): SQL | undefined {
@@ -273,14 +267,17 @@ export function createWebhookEventRepository(db: PgDb): WebhookEventRepository {
         .where(and(eq(webhookEvents.siteId, siteId), lte(webhookEvents.receivedAt, toMs(before))));
       return row?.count ?? 0;
     },
-    countByQuarterHourAndStatus: async (siteId, since) => {
+    countByStatusInPeriods: async (siteId, starts, end) => {
+      const [first] = starts;
+      if (!first) return [];
+      const period = periodIndex(webhookEvents.receivedAt, starts).mapWith(Number);
       const rows = await db
-        .select({ bucketStart: quarterHourBucket, status: webhookEvents.status, count: count() })
+        .select({ period, status: webhookEvents.status, count: count() })
         .from(webhookEvents)
-        .where(and(eq(webhookEvents.siteId, siteId), gte(webhookEvents.receivedAt, toMs(since))))
-        .groupBy(quarterHourBucket, webhookEvents.status)
-        .orderBy(quarterHourBucket, asc(webhookEvents.status));
-      return rows.map((row) => ({ bucketStart: toDate(row.bucketStart), status: row.status as EventStatus, count: row.count }));
+        .where(and(eq(webhookEvents.siteId, siteId), gte(webhookEvents.receivedAt, toMs(first)), lt(webhookEvents.receivedAt, toMs(end))))
+        .groupBy(period, webhookEvents.status)
+        .orderBy(period, asc(webhookEvents.status));
+      return rows.map((row) => ({ period: row.period, status: row.status as EventStatus, count: row.count }));
     },
     claimFingerprint: async (siteId, fingerprint, eventId) => {
       // A concurrent claim of the same fingerprint waits on the primary key until the first transaction ends, then

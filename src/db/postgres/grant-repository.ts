@@ -89,6 +89,15 @@ export function createGrantRepository(db: PgDb): GrantRepository {
         .where(and(eq(grants.siteId, siteId), eq(grants.status, 'active')))
         .groupBy(grants.levelId)
         .orderBy(asc(grants.levelId)),
+    countActiveMembersByProduct: async (siteId, productIds) =>
+      productIds.length === 0
+        ? []
+        : await db
+            .select({ productId: sql<string>`${grants.productId}`, memberCount: countDistinct(grants.memberId) })
+            .from(grants)
+            .where(and(eq(grants.siteId, siteId), inArray(grants.productId, productIds), eq(grants.status, 'active')))
+            .groupBy(grants.productId)
+            .orderBy(asc(grants.productId)),
     countAnyForLevel: async (siteId, levelId) => {
       const [row] = await db
         .select({ count: count() })

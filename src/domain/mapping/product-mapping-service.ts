@@ -52,22 +52,29 @@ export function createProductMappingService(deps: {
 }) {
   const { repos, clock, transaction, access, intake } = deps;
 
-  async function toView(site: Site, product: Product): Promise<MappingView> {
-    const levels = (await repos.levels.list(site.id)).filter((level) => product.levelIds.includes(level.id));
-    const memberCount = new Set((await repos.grants.activeForProduct(site.id, product.productId)).map((grant) => grant.memberId)).size;
-    return { productId: product.productId, productName: product.kartraName, levels, billingPeriodDays: product.billingPeriodDays, memberCount };
+  /** Views of mapped products, with one count of members per product for all of them (not their grants loaded). */
+  async function toViews(site: Site, products: Product[]): Promise<MappingView[]> {
+    const levels = await repos.levels.list(site.id);
+    const counts = new Map((await repos.grants.countActiveMembersByProduct(site.id, products.map((product) => product.productId))).map((row) => [row.productId, row.memberCount]));
+    return products.map((product) => ({
+      productId: product.productId,
+      productName: product.kartraName,
+      levels: levels.filter((level) => product.levelIds.includes(level.id)),
+      billingPeriodDays: product.billingPeriodDays,
+      memberCount: counts.get(product.productId) ?? 0,
+    }));
   }
 
   async function list(site: Site): Promise<MappingView[]> {
-    const views: MappingView[] = [];
-    for (const product of await repos.products.listMapped(site.id)) views.push(await toView(site, product));
-    return views;
+    return toViews(site, await repos.products.listMapped(site.id));
   }
 
   async function get(site: Site, productId: string): Promise<MappingView> {
     const product = await repos.products.find(site.id, productId);
     if (!product || product.levelIds.length === 0) throw new NotFoundError('mapping', productId);
-    return toView(site, product);
+    const [view] = await toViews(site, [product]);
+    if (!view) throw new NotFoundError('mapping', productId);
+    return view;
   }
 
   async function preview(site: Site, productId: string): Promise<ApplyToPastPreview> {

@@ -1,6 +1,7 @@
 import { InvalidInputError, NotFoundError } from '../errors';
 import type { EventStatus, GrantHistoryEntry, MemberEmailChange, Site, WebhookEventRecord, WebhookEventSummary } from '../model';
 import type { Repositories } from '../ports';
+import { wallClockToInstant } from '../wall-clock';
 
 export interface EventLogFilter {
   statuses?: EventStatus[];
@@ -85,14 +86,20 @@ export function createEventLogService({ repos }: { repos: Repositories }) {
       if (days[days.length - 1] !== day) days.push(day);
     }
     days.reverse();
-    const byDay = new Map(days.map((day) => [day, {} as Partial<Record<EventStatus, number>>]));
-    // The earliest day starts at most 25 hours before its noon; fetching a day extra and dropping the rest is simplest.
-    const since = new Date(options.now.getTime() - (options.days + 1) * dayMs);
-    for (const row of await repos.events.countByQuarterHourAndStatus(site.id, since)) {
-      const counts = byDay.get(dayOf.format(row.bucketStart));
-      if (counts) counts[row.status] = (counts[row.status] ?? 0) + row.count;
+    // Each day's first instant in the zone: the database counts per day and status, a row each, instead of returning
+    // quarter-hour buckets (thousands in a busy month) for this process to place in days.
+    const starts = days.map((day) => {
+      const [year, month, date] = day.split('-').map(Number) as [number, number, number];
+      const start = wallClockToInstant({ year, month, day: date, hour: 0, minute: 0, second: 0 }, options.timeZone);
+      if (!start) throw new Error(`no start of day ${day} in ${options.timeZone}`);
+      return start;
+    });
+    const counts = days.map(() => ({}) as Partial<Record<EventStatus, number>>);
+    for (const row of await repos.events.countByStatusInPeriods(site.id, starts, options.now)) {
+      const dayCounts = counts[row.period];
+      if (dayCounts) dayCounts[row.status] = (dayCounts[row.status] ?? 0) + row.count;
     }
-    return days.map((day) => ({ day, counts: byDay.get(day) ?? {} }));
+    return days.map((day, index) => ({ day, counts: counts[index] ?? {} }));
   }
 
   return { list, detail, health, perDay };

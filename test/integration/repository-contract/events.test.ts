@@ -8,7 +8,6 @@ import { createTestStorage, testEngine, type TestStorage } from '../../support/s
 const at = (iso: string) => new Date(iso);
 const T0 = at('2025-07-01T12:00:00.123Z');
 const MINUTE_MS = 60 * 1000;
-const QUARTER_HOUR_MS = 15 * MINUTE_MS;
 const later = (ms: number, from: Date = T0) => new Date(from.getTime() + ms);
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
@@ -387,49 +386,26 @@ describe(`webhook events on ${testEngine}`, () => {
     expect(await repos.events.countReceivedBefore(site.id, later(-10))).toBe(0);
   });
 
-  describe('quarter-hour counts', () => {
-    const hour = at('2025-07-01T12:00:00.000Z');
-    const quarter = (n: number) => later(n * QUARTER_HOUR_MS, hour);
+  describe('counts per period', () => {
+    const day = (n: number) => at(`2025-07-0${n}T22:00:00.000Z`);
     beforeEach(async () => {
-      await receive({ status: 'applied', receivedAt: later(-1, hour) });
-      await receive({ status: 'applied', receivedAt: hour });
-      await receive({ status: 'applied', receivedAt: later(QUARTER_HOUR_MS - 1, hour) });
-      await receive({ status: 'failed', receivedAt: later(7 * MINUTE_MS, hour) });
-      await receive({ status: 'applied', receivedAt: quarter(1) });
-      await receive({ status: 'applied', receivedAt: later(5 * MINUTE_MS, quarter(5)) });
+      await receive({ status: 'applied', receivedAt: later(-1, day(1)) });
+      await receive({ status: 'applied', receivedAt: day(1) });
+      await receive({ status: 'applied', receivedAt: later(MINUTE_MS, day(1)) });
+      await receive({ status: 'failed', receivedAt: later(-1, day(2)) });
+      await receive({ status: 'applied', receivedAt: day(2) });
+      await receive({ status: 'applied', receivedAt: day(4) });
+      await receive({ siteId: (await newSite('other')).id, status: 'applied', receivedAt: day(2) });
     });
 
-    /** The rows summed per quarter hour and status, as the per-day chart sums them per day. */
-    const perQuarter = (rows: { bucketStart: Date; status: string; count: number }[]) => {
-      const sums = new Map<string, number>();
-      for (const row of rows) {
-        const key = `${new Date(Math.floor(row.bucketStart.getTime() / QUARTER_HOUR_MS) * QUARTER_HOUR_MS).toISOString()} ${row.status}`;
-        sums.set(key, (sums.get(key) ?? 0) + row.count);
-      }
-      return Object.fromEntries([...sums].sort(([a], [b]) => a.localeCompare(b)));
-    };
-
-    it('counts each event since a time in the quarter hour it arrived, per status', async () => {
-      expect(perQuarter(await repos.events.countByQuarterHourAndStatus(site.id, hour))).toEqual({
-        [`${hour.toISOString()} applied`]: 2,
-        [`${hour.toISOString()} failed`]: 1,
-        [`${quarter(1).toISOString()} applied`]: 1,
-        [`${quarter(5).toISOString()} applied`]: 1,
-      });
-      expect(perQuarter(await repos.events.countByQuarterHourAndStatus(site.id, later(MINUTE_MS, quarter(5))))).toEqual({ [`${quarter(5).toISOString()} applied`]: 1 });
-    });
-
-    // Caught on SQLite: with the width bound as a parameter, better-sqlite3 passed it as a REAL, SQLite divided in
-    // floating point and every distinct receipt time was its own "bucket" (per-day sums stayed right).
-    it('starts every bucket on the quarter hour and gives one row per bucket and status', async () => {
-      const buckets = await repos.events.countByQuarterHourAndStatus(site.id, hour);
-      const sorted = [...buckets].sort((a, b) => a.bucketStart.getTime() - b.bucketStart.getTime() || a.status.localeCompare(b.status));
-      expect(sorted).toEqual([
-        { bucketStart: hour, status: 'applied', count: 2 },
-        { bucketStart: hour, status: 'failed', count: 1 },
-        { bucketStart: quarter(1), status: 'applied', count: 1 },
-        { bucketStart: quarter(5), status: 'applied', count: 1 },
+    it('counts each event in the period it falls in, per status, from the first start to the end', async () => {
+      const rows = await repos.events.countByStatusInPeriods(site.id, [day(1), day(2), day(3)], day(4));
+      expect([...rows].sort((a, b) => a.period - b.period || a.status.localeCompare(b.status))).toEqual([
+        { period: 0, status: 'applied', count: 2 },
+        { period: 0, status: 'failed', count: 1 },
+        { period: 1, status: 'applied', count: 1 },
       ]);
+      expect(await repos.events.countByStatusInPeriods(site.id, [], day(4))).toEqual([]);
     });
   });
 

@@ -473,6 +473,27 @@ describe(`members, products and grants through the ports (${testEngine})`, () =>
       expect(await repos.grants.countAnyForLevel(otherSiteId, gold)).toBe(0);
     });
 
+    it('counts the members with active grants per product, each member once', async () => {
+      const ada = await buildMember();
+      const grace = await buildMember();
+      const alan = await buildMember();
+      await repos.grants.create(newGrant(ada.id));
+      // Two levels and a second order of the same product: still one member.
+      await repos.grants.create(newGrant(ada.id, { levelId: silver }));
+      await repos.grants.create(newGrant(ada.id, { sourceKey: 'txn:2' }));
+      await repos.grants.create(newGrant(grace.id, { productId: 'workshop', sourceKey: 'txn:3' }));
+      await repos.grants.create(newGrant(alan.id, { status: 'revoked', revokedReason: 'refund' }));
+      await repos.grants.create(newGrant(alan.id, { productId: null, sourceType: 'manual', sourceKey: 'manual:1' }));
+
+      const counts = await repos.grants.countActiveMembersByProduct(siteId, ['workshop', 'course', 'never-sold']);
+      expect([...counts].sort((a, b) => a.productId.localeCompare(b.productId))).toEqual([
+        { productId: 'course', memberCount: 1 },
+        { productId: 'workshop', memberCount: 1 },
+      ]);
+      expect(await repos.grants.countActiveMembersByProduct(siteId, [])).toEqual([]);
+      expect(await repos.grants.countActiveMembersByProduct(otherSiteId, ['course'])).toEqual([]);
+    });
+
     it('finds active grants whose end has passed, across sites, soonest first, up to the limit', async () => {
       const now = at('2025-07-10T00:00:00.000Z');
       const member = await buildMember();
