@@ -8,7 +8,7 @@ import { createAttentionService } from './domain/attention/attention-service';
 import { createAssetMappingService } from './domain/mapping/asset-mapping-service';
 import { createProductMappingService } from './domain/mapping/product-mapping-service';
 import { createMemberService } from './domain/members/member-service';
-import type { Clock } from './domain/ports';
+import type { Clock, NotificationSender } from './domain/ports';
 import { createSiteService } from './domain/sites/site-service';
 import { createTokenService } from './domain/tokens/token-service';
 import { createEventLogService } from './domain/webhook-events/event-log-service';
@@ -18,12 +18,18 @@ import type { AppServices } from './http/admin/services';
 import { createMemoryTokenBucketStore } from './http/middleware/rate-limit';
 import { createMemoryAttemptCountStore, DEFAULT_SIGN_IN_LIMITS } from './http/pages/sign-in-limiter';
 import { createLogger, describeError, type Logger } from './logger';
+import { createNotificationService } from './domain/notifications/notification-service';
+import { createNotifier } from './domain/notifications/notifier';
+import { createOutboxWorker } from './domain/notifications/outbox-worker';
+import { createFetchSender } from './outbound/fetch-sender';
 
 export const systemClock: Clock = { now: () => new Date() };
 
 export interface ComposeOptions {
   clock?: Clock;
   logger?: Logger;
+  /** How notifications are POSTed; Node's fetch unless a test brings another. */
+  sender?: NotificationSender;
 }
 
 /** The composition root: the one place that wires db, domain and http together. */
@@ -32,8 +38,9 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = await openStorage(config);
   const { repos, transaction } = database;
-  const access = createAccessService({ repos, clock, transaction });
-  const intake = createIntakeService({ repos, clock, transaction, access, kartraTimeZone: config.kartraTimeZone, maxContentBytes: config.webhookBodyLimitBytes });
+  const notifier = createNotifier({ clock });
+  const access = createAccessService({ repos, clock, transaction, notifier });
+  const intake = createIntakeService({ repos, clock, transaction, access, notifier, kartraTimeZone: config.kartraTimeZone, maxContentBytes: config.webhookBodyLimitBytes });
   const mappings = createProductMappingService({ repos, clock, transaction, access, intake });
   const assetMappings = createAssetMappingService({ repos, clock, transaction, access, intake });
   const services: AppServices = {
@@ -48,9 +55,11 @@ export async function composeServices(config: Config, options: ComposeOptions = 
     access,
     eventLog: createEventLogService({ repos }),
     admins: createAdminAuthService({ repos, clock }),
+    notifications: createNotificationService({ repos, clock, transaction, notifier }),
   };
   const retention = createRetentionService({ repos, clock, transaction });
-  return { services, database, logger, retention };
+  const outboxWorker = createOutboxWorker({ repos, clock, transaction, sender: options.sender ?? createFetchSender(), policy: config.notifyRetryPolicy });
+  return { services, database, logger, retention, outboxWorker };
 }
 
 /** Retention is a daily-scale rule; checking it hourly keeps the sweep cheap. */
@@ -69,7 +78,7 @@ function limitStoresFor(database: Storage): LimitStores {
 }
 
 export async function composeApp(config: Config, options: ComposeOptions = {}) {
-  const { services, database, logger, retention } = await composeServices(config, options);
+  const { services, database, logger, retention, outboxWorker } = await composeServices(config, options);
   const limitStores = limitStoresFor(database);
   const signInLimits = DEFAULT_SIGN_IN_LIMITS;
   const app = createApp({
@@ -137,15 +146,46 @@ export async function composeApp(config: Config, options: ComposeOptions = {}) {
     sweepTimer.unref();
   }
 
+  let outboxTimer: NodeJS.Timeout | undefined;
+  let outboxPass: Promise<void> | null = null;
+  /**
+   * Works the notification outbox every NOTIFY_POLL_INTERVAL_MS: one pass at a time, passes that find work followed at
+   * once by the next (a backlog drains at the receivers' pace, not one batch per tick).
+   */
+  function startOutbox(): void {
+    if (config.notifyPollIntervalMs <= 0 || outboxTimer) return;
+    const drain = async () => {
+      try {
+        while (outboxTimer && (await outboxWorker.runOnce()).claimed > 0);
+      } catch (error) {
+        logger.error({ err: describeError(error) }, 'outbox pass failed');
+      }
+    };
+    outboxTimer = setInterval(() => {
+      if (outboxPass) return;
+      outboxPass = drain().finally(() => {
+        outboxPass = null;
+      });
+    }, config.notifyPollIntervalMs);
+    outboxTimer.unref();
+  }
+
   return {
     app,
     services,
     retention,
     logger,
     database,
+    outboxWorker,
     startSweep,
+    startOutbox,
     close: async () => {
       if (sweepTimer) clearInterval(sweepTimer);
+      if (outboxTimer) clearInterval(outboxTimer);
+      outboxTimer = undefined;
+      // A pass in flight finishes its POSTs and records them before the database closes (each is bounded by the
+      // receiver timeout); what it has not claimed stays pending for the next start.
+      await outboxPass;
       await database.close();
     },
   };

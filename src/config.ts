@@ -52,6 +52,13 @@ const ConfigSchema = z
     // one IP legitimately carries a launch-day burst: 1,200 at once, then 20 per second (72,000 an hour) sustained.
     HOOK_RATE_BURST: z.coerce.number().int().min(1).default(1200),
     HOOK_RATE_PER_SECOND: z.coerce.number().min(0.01).default(20),
+    // The notification outbox: how often it is polled (0: never, for a CLI or an instance that only serves requests),
+    // how long a receiver has to answer, and the retry schedule (base doubling per failure up to the cap, jittered).
+    NOTIFY_POLL_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
+    NOTIFY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(120).default(10),
+    NOTIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+    NOTIFY_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5000),
+    NOTIFY_RETRY_CAP_MS: z.coerce.number().int().min(1).default(60 * 60 * 1000),
   })
   .refine((env) => env.HEADERS_TIMEOUT_SECONDS <= env.REQUEST_TIMEOUT_SECONDS, {
     message: 'HEADERS_TIMEOUT_SECONDS must not exceed REQUEST_TIMEOUT_SECONDS',
@@ -75,6 +82,13 @@ const ConfigSchema = z
     requestTimeoutSeconds: env.REQUEST_TIMEOUT_SECONDS,
     headersTimeoutSeconds: env.HEADERS_TIMEOUT_SECONDS,
     hookRateLimit: { burst: env.HOOK_RATE_BURST, perSecond: env.HOOK_RATE_PER_SECOND },
+    notifyPollIntervalMs: env.NOTIFY_POLL_INTERVAL_MS,
+    notifyRetryPolicy: {
+      maxAttempts: env.NOTIFY_MAX_ATTEMPTS,
+      baseDelayMs: env.NOTIFY_RETRY_BASE_MS,
+      maxDelayMs: env.NOTIFY_RETRY_CAP_MS,
+      timeoutMs: env.NOTIFY_TIMEOUT_SECONDS * 1000,
+    },
   }));
 
 export type Config = Readonly<z.output<typeof ConfigSchema>>;

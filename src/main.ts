@@ -24,6 +24,7 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   composed.startSweep();
+  composed.startOutbox();
 
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -4,6 +4,7 @@ import { createAssetFactRepository, createAssetRepository } from './asset-reposi
 import type { Db } from './database';
 import { createPaymentFactRepository, createWebhookEventRepository } from './event-repositories';
 import { createGrantRepository } from './grant-repository';
+import { createNotificationEndpointRepository, createOutboxRepository } from './notification-repositories';
 import { createRawBodyRetentionRepository } from './retention-repository';
 import { createMemberRepository, createProductRepository } from './member-repositories';
 import { createAccessLevelRepository, createApiTokenRepository, createSiteRepository, createWebhookSecretRepository } from './site-repositories';
@@ -24,5 +25,7 @@ export function createRepositories(db: Db): SyncRepositories {
     admins: createAdminUserRepository(db),
     adminSessions: createAdminSessionRepository(db),
     retention: createRawBodyRetentionRepository(db),
+    notificationEndpoints: createNotificationEndpointRepository(db),
+    outbox: createOutboxRepository(db),
   };
 }

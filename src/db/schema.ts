@@ -403,3 +403,69 @@ export const adminSessions = sqliteTable(
   },
   (t) => [index('admin_sessions_admin_idx').on(t.adminId)],
 );
+
+// Notifications to the site's own endpoints (Standard Webhooks). The secret is kept as issued: it is the HMAC key
+// every attempt is signed with, so a hash would not do; it is never logged or returned after the answer that made it.
+export const notificationEndpoints = sqliteTable(
+  'notification_endpoints',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    url: text('url').notNull(),
+    description: text('description').notNull().default(''),
+    // JSON array of notification types.
+    eventTypes: text('event_types').notNull(),
+    enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
+    secret: text('secret').notNull(),
+    previousSecret: text('previous_secret'),
+    previousSecretValidUntil: integer('previous_secret_valid_until'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('notification_endpoints_site_idx').on(t.siteId)],
+);
+
+// The outbox: one row per message and endpoint, inserted in the transaction of the change it reports.
+export const notificationOutbox = sqliteTable(
+  'notification_outbox',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    endpointId: integer('endpoint_id')
+      .notNull()
+      .references(() => notificationEndpoints.id, { onDelete: 'cascade' }),
+    type: text('type').notNull(),
+    payload: text('payload').notNull(),
+    messageId: text('message_id').notNull().unique(),
+    // pending, delivered or dead
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at').notNull(),
+    lockedUntil: integer('locked_until'),
+    lastError: text('last_error'),
+    lastStatusCode: integer('last_status_code'),
+    createdAt: integer('created_at').notNull(),
+    deliveredAt: integer('delivered_at'),
+  },
+  (t) => [index('notification_outbox_due_idx').on(t.status, t.nextAttemptAt), index('notification_outbox_endpoint_idx').on(t.siteId, t.endpointId, t.id)],
+);
+
+export const notificationAttempts = sqliteTable(
+  'notification_attempts',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id').notNull(),
+    outboxId: integer('outbox_id')
+      .notNull()
+      .references(() => notificationOutbox.id, { onDelete: 'cascade' }),
+    endpointId: integer('endpoint_id').notNull(),
+    attemptedAt: integer('attempted_at').notNull(),
+    statusCode: integer('status_code'),
+    durationMs: integer('duration_ms').notNull(),
+    error: text('error'),
+  },
+  (t) => [index('notification_attempts_outbox_idx').on(t.outboxId)],
+);

@@ -22,6 +22,7 @@ import type {
   WebhookEventSummary,
   WebhookSecret,
 } from './model';
+import type { DeliveryAttempt, MessageType, NotificationEndpoint, NotificationType, OutboxMessage, OutboxStatus } from './notifications/notification-model';
 
 /** Interfaces the domain needs; db/ implements them. Every method that reads site data takes the site id. */
 
@@ -336,6 +337,8 @@ export interface Repositories {
   admins: AdminUserRepository;
   adminSessions: AdminSessionRepository;
   retention: RawBodyRetentionRepository;
+  notificationEndpoints: NotificationEndpointRepository;
+  outbox: OutboxRepository;
 }
 
 /**
@@ -416,4 +419,64 @@ export interface AttemptCountStore {
   clear(keys: readonly string[]): Promise<void>;
   /** Forgets windows that have ended by `nowMs`; returns how many. */
   forgetExpired(nowMs: number, windowMs: number): Promise<number>;
+}
+
+export interface NewNotificationEndpoint {
+  siteId: number;
+  url: string;
+  description: string;
+  eventTypes: NotificationType[];
+  secret: string;
+  createdAt: Date;
+}
+
+export interface NotificationEndpointRepository {
+  create(endpoint: NewNotificationEndpoint): Promise<NotificationEndpoint>;
+  findById(siteId: number, endpointId: number): Promise<NotificationEndpoint | null>;
+  list(siteId: number): Promise<NotificationEndpoint[]>;
+  update(
+    siteId: number,
+    endpointId: number,
+    changes: Partial<Pick<NotificationEndpoint, 'url' | 'description' | 'eventTypes' | 'enabled' | 'secret' | 'previousSecret' | 'previousSecretValidUntil'>>,
+  ): Promise<void>;
+  /** Deletes the endpoint with its messages and their delivery log. */
+  delete(siteId: number, endpointId: number): Promise<void>;
+}
+
+export interface NewOutboxMessage {
+  siteId: number;
+  endpointId: number;
+  type: MessageType;
+  payload: string;
+  messageId: string;
+  createdAt: Date;
+}
+
+export interface OutboxRepository {
+  enqueue(message: NewOutboxMessage): Promise<OutboxMessage>;
+  /**
+   * Claims up to `limit` pending messages due at `now` whose lease has run out (or that none holds), leasing them
+   * until `leaseUntil`; across sites, for the worker. Each message is claimed by one caller at a time, also when
+   * several service instances claim at once.
+   */
+  claimDue(now: Date, leaseUntil: Date, limit: number): Promise<OutboxMessage[]>;
+  /** Records the outcome of an attempt and releases the lease. */
+  settle(outboxId: number, outcome: Pick<OutboxMessage, 'status' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'lastStatusCode' | 'deliveredAt'>): Promise<void>;
+  findById(siteId: number, outboxId: number): Promise<OutboxMessage | null>;
+  /** Newest first; with `beforeId`, only messages older than that one (the next page). */
+  list(siteId: number, query: { endpointId: number; status?: OutboxStatus; limit: number; beforeId?: number }): Promise<OutboxMessage[]>;
+  /** Makes messages pending again, due at `now`, with their attempts counted from zero; returns how many. */
+  requeue(siteId: number, filter: { outboxId: number } | { endpointId: number; createdSince: Date }, now: Date): Promise<number>;
+  countByStatus(siteId: number, endpointId: number): Promise<Partial<Record<OutboxStatus, number>>>;
+  recordAttempt(attempt: Omit<DeliveryAttempt, 'id'>): Promise<void>;
+  /** Oldest first. */
+  attemptsFor(siteId: number, outboxId: number): Promise<DeliveryAttempt[]>;
+}
+
+/** What became of one POST: the receiver's status code, or why there was none. */
+export type SendResult = { statusCode: number } | { error: string };
+
+/** Sends one notification over HTTP; an adapter outside the domain (src/outbound/). */
+export interface NotificationSender {
+  post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<SendResult>;
 }

@@ -3,6 +3,7 @@ import addFormats from 'ajv-formats';
 import request from 'supertest';
 import type { HttpMethod, OpenApiDocument, SchemaObject } from '../../src/http/admin/openapi';
 import { ipnFixtureBody, listFixtures, outboundFixture } from '../support/kartra-fixtures';
+import { NotificationReceiver } from '../support/notification-receiver';
 import { injectInsertFault } from '../support/raw-sql';
 import { buildTestApp, type TestApp } from '../support/test-app';
 
@@ -192,6 +193,50 @@ describe('every answer of the admin API matches the OpenAPI document it serves',
     await call('get', '/api/v1/sites/{siteId}/events/{eventId}', 200, { params: { siteId, eventId: failed.body.eventId as number } });
     await call('post', '/api/v1/sites/{siteId}/events/{eventId}/reapply', 200, { params: { siteId, eventId: failed.body.eventId as number } });
     await call('post', '/api/v1/sites/{siteId}/events/reapply', 200, { params: { siteId }, body: { statuses: ['failed', 'unmapped'] } });
+
+    // Notifications: an endpoint on a loopback receiver, test messages delivered with their delivery log, paged,
+    // resent and replayed; then the refusals of these routes.
+    const receiver = new NotificationReceiver();
+    const receiverUrl = await receiver.start();
+    try {
+      const endpointPath = '/api/v1/sites/{siteId}/notification-endpoints/{endpointId}';
+      const created = await call('post', '/api/v1/sites/{siteId}/notification-endpoints', 201, {
+        params: { siteId },
+        body: { url: receiverUrl, description: 'host site', eventTypes: ['access.granted', 'access.revoked'] },
+      });
+      const endpointParams = { siteId, endpointId: created.body.id as number };
+      await call('get', '/api/v1/sites/{siteId}/notification-endpoints', 200, { params: { siteId } });
+      await call('get', endpointPath, 200, { params: endpointParams });
+      await call('patch', endpointPath, 200, { params: endpointParams, body: { description: 'host site (renamed)' } });
+      const rotatedSecret = await call('post', `${endpointPath}/rotate-secret`, 200, { params: endpointParams, body: { graceHours: 1 } });
+      expect(rotatedSecret.body.previousSecretValidUntil).toEqual(expect.any(String));
+      const testMessage = await call('post', `${endpointPath}/test`, 202, { params: endpointParams });
+      await call('post', `${endpointPath}/test`, 202, { params: endpointParams });
+      await t.composed.outboxWorker.runOnce();
+      expect(receiver.received).toHaveLength(2);
+      const firstPage = await call('get', `${endpointPath}/messages`, 200, { params: endpointParams, query: { limit: 1 } });
+      expect(firstPage.body.nextCursor).toEqual(expect.any(String));
+      const lastPage = await call('get', `${endpointPath}/messages`, 200, { params: endpointParams, query: { cursor: firstPage.body.nextCursor as string, status: 'delivered' } });
+      expect(lastPage.body).toMatchObject({ messages: [{ id: testMessage.body.id as number, status: 'delivered' }], nextCursor: null });
+      const messageParams = { ...endpointParams, messageId: testMessage.body.id as number };
+      const delivered = await call('get', `${endpointPath}/messages/{messageId}`, 200, { params: messageParams });
+      expect(delivered.body.deliveries).toEqual([expect.objectContaining({ statusCode: 200 })]);
+      await call('post', `${endpointPath}/messages/{messageId}/resend`, 202, { params: messageParams });
+      const replayed = await call('post', `${endpointPath}/replay`, 202, { params: endpointParams, body: { since: '2000-01-01T00:00:00Z' } });
+      expect(replayed.body.requeued).toBe(2);
+
+      await call('post', '/api/v1/sites/{siteId}/notification-endpoints', 422, { params: { siteId }, body: { url: 'https://10.0.0.5/in', eventTypes: ['access.granted'] } });
+      await call('patch', endpointPath, 422, { params: endpointParams, body: { eventTypes: ['no.such.type'] } });
+      await call('post', `${endpointPath}/replay`, 422, { params: endpointParams, body: { since: 'yesterday' } });
+      await call('get', `${endpointPath}/messages`, 422, { params: endpointParams, query: { cursor: 'not-a-cursor' } });
+      await call('get', endpointPath, 404, { params: { siteId, endpointId: 999999 } });
+      await call('get', `${endpointPath}/messages/{messageId}`, 404, { params: { ...endpointParams, messageId: 999999 } });
+      await call('post', `${endpointPath}/test`, 404, { params: { siteId: 999999, endpointId: endpointParams.endpointId } });
+      await call('delete', endpointPath, 204, { params: endpointParams });
+      await call('post', `${endpointPath}/messages/{messageId}/resend`, 404, { params: messageParams });
+    } finally {
+      await receiver.stop();
+    }
 
     // A pruned body: null, with its note and prune time; re-applying it is refused.
     const oldest = (await t.api.get(`/sites/${siteId}/events`).query({ limit: 200 }).expect(200)).body.events.at(-1) as { id: number };

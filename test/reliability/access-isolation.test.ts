@@ -15,6 +15,9 @@ interface SiteIds {
   productId: string;
   /** The key of the site's mapped Kartra tag. */
   key: string;
+  /** A notification endpoint of the site, and a message to it. */
+  endpointId: number;
+  messageId: number;
 }
 
 /**
@@ -31,9 +34,21 @@ async function buildPopulatedSite(t: TestApp, name: string, productId: string): 
   const manual = await t.api.post(`/sites/${site.siteId}/members/${memberId}/grants`, { levelId: site.levels['Studio Members'] }).expect(201);
   // A tag of the site's own name, so the two sites' tag keys differ.
   const tag = await t.api.post(`/sites/${site.siteId}/asset-mappings`, { kind: 'tag', tagName: `${name} VIP`, levelIds: [site.levels.Foundations] }).expect(201);
+  const endpoint = await t.api.post(`/sites/${site.siteId}/notification-endpoints`, { url: `https://hooks.${name.toLowerCase()}.example.com/in`, eventTypes: ['access.granted'] }).expect(201);
+  const message = await t.api.post(`/sites/${site.siteId}/notification-endpoints/${endpoint.body.id}/test`).expect(202);
   return {
     site,
-    ids: { siteId: site.siteId, levelId: site.levels['Studio Members'] ?? 0, memberId, eventId: delivered.body.eventId as number, grantId: manual.body.id as number, productId, key: tag.body.assetMapping.key as string },
+    ids: {
+      siteId: site.siteId,
+      levelId: site.levels['Studio Members'] ?? 0,
+      memberId,
+      eventId: delivered.body.eventId as number,
+      grantId: manual.body.id as number,
+      productId,
+      key: tag.body.assetMapping.key as string,
+      endpointId: endpoint.body.id as number,
+      messageId: message.body.id as number,
+    },
   };
 }
 
@@ -46,6 +61,9 @@ const API_BODIES: Record<string, (ids: SiteIds) => object> = {
   'POST /api/v1/sites/:siteId/asset-mappings': (ids) => ({ key: ids.key, levelIds: [ids.levelId], applyToPast: true }),
   'POST /api/v1/sites/:siteId/members/:memberId/grants': (ids) => ({ levelId: ids.levelId }),
   'POST /api/v1/sites/:siteId/events/reapply': () => ({ statuses: ['failed', 'unmapped', 'invalid', 'rejected'] }),
+  'POST /api/v1/sites/:siteId/notification-endpoints': () => ({ url: 'https://intruder.example.com/in', eventTypes: ['access.granted'] }),
+  'PATCH /api/v1/sites/:siteId/notification-endpoints/:endpointId': () => ({ url: 'https://intruder.example.com/in', enabled: false }),
+  'POST /api/v1/sites/:siteId/notification-endpoints/:endpointId/replay': () => ({ since: '2000-01-01T00:00:00Z' }),
 };
 
 const PAGE_FORMS: Record<string, (ids: SiteIds) => Record<string, string>> = {
@@ -60,7 +78,7 @@ const PAGE_FORMS: Record<string, (ids: SiteIds) => Record<string, string>> = {
 const key = (route: RouteEntry) => `${route.method} ${route.path}`;
 
 /** The routes with a site in their path, plus the other site's ids put where this site's would go. */
-const hasSubIds = (route: RouteEntry) => /:(levelId|memberId|eventId|grantId|productId|key)\b/.test(route.path);
+const hasSubIds = (route: RouteEntry) => /:(levelId|memberId|eventId|grantId|productId|key|endpointId|messageId)\b/.test(route.path);
 
 describe('no site is reachable without a token or from another site', () => {
   let t: TestApp;
@@ -111,7 +129,7 @@ describe('no site is reachable without a token or from another site', () => {
     const before = await snapshotData(t.query);
     const leaks: string[] = [];
     let requests = 0;
-    const mixed = { ...mine, levelId: theirs.levelId, memberId: theirs.memberId, eventId: theirs.eventId, grantId: theirs.grantId, productId: theirs.productId, key: theirs.key };
+    const mixed = { ...mine, levelId: theirs.levelId, memberId: theirs.memberId, eventId: theirs.eventId, grantId: theirs.grantId, productId: theirs.productId, key: theirs.key, endpointId: theirs.endpointId, messageId: theirs.messageId };
     for (const route of routes.filter((candidate) => candidate.path.includes(':siteId'))) {
       const attempts: [string, SiteIds][] = [['their site', theirs]];
       if (hasSubIds(route)) attempts.push(['my site, their ids', mixed]);
@@ -189,7 +207,7 @@ describe('the admin pages: sign-in, site isolation and CSRF on every form', () =
     }
 
     const before = await snapshotData(t.query);
-    const mixed = { ...mine, levelId: theirs.levelId, memberId: theirs.memberId, eventId: theirs.eventId, grantId: theirs.grantId, productId: theirs.productId, key: theirs.key };
+    const mixed = { ...mine, levelId: theirs.levelId, memberId: theirs.memberId, eventId: theirs.eventId, grantId: theirs.grantId, productId: theirs.productId, key: theirs.key, endpointId: theirs.endpointId, messageId: theirs.messageId };
     const leaks: string[] = [];
     let requests = 0;
     for (const route of routes.filter((candidate) => candidate.path.includes(':siteId'))) {

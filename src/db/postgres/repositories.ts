@@ -6,6 +6,7 @@ import type { PgDb } from './database';
 import { createPaymentFactRepository, createWebhookEventRepository } from './event-repositories';
 import { createGrantRepository } from './grant-repository';
 import { createMemberRepository, createProductRepository } from './member-repositories';
+import { createNotificationEndpointRepository, createOutboxRepository } from './notification-repositories';
 import { createRawBodyRetentionRepository } from './retention-repository';
 import { createAccessLevelRepository, createApiTokenRepository, createSiteRepository, createWebhookSecretRepository } from './site-repositories';
 
@@ -56,6 +57,8 @@ export function createPgRepositories(db: PgDb, beforeCall: () => void = () => un
     admins: createAdminUserRepository(db),
     adminSessions: createAdminSessionRepository(db),
     retention: createRawBodyRetentionRepository(db),
+    notificationEndpoints: createNotificationEndpointRepository(db),
+    outbox: createOutboxRepository(db),
   };
   return Object.fromEntries(Object.entries(repositories).map(([name, repository]) => [name, withDriverErrors(repository as object, beforeCall)])) as unknown as Repositories;
 }

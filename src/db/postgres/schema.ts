@@ -416,3 +416,64 @@ export const attemptWindows = pgTable('attempt_windows', {
   windowStart: ms('window_start').notNull(),
   count: integer('count').notNull(),
 });
+
+export const notificationEndpoints = pgTable(
+  'notification_endpoints',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    url: text('url').notNull(),
+    description: text('description').notNull().default(''),
+    eventTypes: text('event_types').notNull(),
+    enabled: boolean('enabled').notNull().default(true),
+    secret: text('secret').notNull(),
+    previousSecret: text('previous_secret'),
+    previousSecretValidUntil: ms('previous_secret_valid_until'),
+    createdAt: ms('created_at').notNull(),
+  },
+  (t) => [index('notification_endpoints_site_idx').on(t.siteId)],
+);
+
+export const notificationOutbox = pgTable(
+  'notification_outbox',
+  {
+    id: bigId('id').primaryKey().generatedByDefaultAsIdentity(),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    endpointId: integer('endpoint_id')
+      .notNull()
+      .references(() => notificationEndpoints.id, { onDelete: 'cascade' }),
+    type: text('type').notNull(),
+    payload: text('payload').notNull(),
+    messageId: text('message_id').notNull().unique(),
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ms('next_attempt_at').notNull(),
+    lockedUntil: ms('locked_until'),
+    lastError: text('last_error'),
+    lastStatusCode: integer('last_status_code'),
+    createdAt: ms('created_at').notNull(),
+    deliveredAt: ms('delivered_at'),
+  },
+  (t) => [index('notification_outbox_due_idx').on(t.status, t.nextAttemptAt), index('notification_outbox_endpoint_idx').on(t.siteId, t.endpointId, t.id)],
+);
+
+export const notificationAttempts = pgTable(
+  'notification_attempts',
+  {
+    id: bigId('id').primaryKey().generatedByDefaultAsIdentity(),
+    siteId: integer('site_id').notNull(),
+    outboxId: bigId('outbox_id')
+      .notNull()
+      .references(() => notificationOutbox.id, { onDelete: 'cascade' }),
+    endpointId: integer('endpoint_id').notNull(),
+    attemptedAt: ms('attempted_at').notNull(),
+    statusCode: integer('status_code'),
+    durationMs: integer('duration_ms').notNull(),
+    error: text('error'),
+  },
+  (t) => [index('notification_attempts_outbox_idx').on(t.outboxId)],
+);

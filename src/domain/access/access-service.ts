@@ -1,10 +1,12 @@
 import { NotFoundError, InvalidInputError, ConflictError } from '../errors';
-import type { Grant, GrantSourceType, KartraAsset, Site } from '../model';
+import type { Grant, GrantSourceType, KartraAsset, Member, Site } from '../model';
 import type { Clock, Repositories, RunInTransaction, Tx } from '../ports';
 import { describeAsset } from '../assets/asset-identity';
 import { countOf } from '../wording';
 import { deriveAssetState, deriveSourceState, isGrantEffective, type SourceState } from './access-rules';
 import { memberLockKey } from '../members/member-matching';
+import type { NotificationType } from '../notifications/notification-model';
+import type { Notifier } from '../notifications/notifier';
 
 export interface GrantCause {
   /** The webhook event behind the change, if any. */
@@ -48,7 +50,42 @@ export function describeSourceChange(change: SourceChange): string {
 
 export type AccessService = ReturnType<typeof createAccessService>;
 
-export function createAccessService({ repos, clock, transaction }: { repos: Repositories; clock: Clock; transaction: RunInTransaction }) {
+export function createAccessService({ repos, clock, transaction, notifier }: { repos: Repositories; clock: Clock; transaction: RunInTransaction; notifier: Notifier }) {
+  /**
+   * Reports a grant's change to the site's notification endpoints, in the transaction that makes it (the outbox row
+   * commits with the grant or not at all). `grant` is the grant as it is after the change.
+   */
+  async function notifyGrant(tx: Tx, type: NotificationType, grant: Grant, reason: string, cause: GrantCause, extra: Record<string, unknown> = {}): Promise<void> {
+    const member = await tx.members.findById(grant.siteId, grant.memberId);
+    await notifier.notify(tx, grant.siteId, type, {
+      memberId: grant.memberId,
+      email: member?.email ?? null,
+      kartraLeadId: member?.kartraLeadId ?? null,
+      grantId: grant.id,
+      levelId: grant.levelId,
+      sourceType: grant.sourceType,
+      productId: grant.productId,
+      status: grant.status,
+      expiresAt: grant.expiresAt?.toISOString() ?? null,
+      reason,
+      eventId: cause.eventId,
+      ...extra,
+    });
+  }
+
+  /** member.created, for the intake's paths that create a member (a first purchase, a mapped tag or membership). */
+  async function notifyMemberCreated(tx: Tx, member: Member, eventId: number | null): Promise<void> {
+    await notifier.notify(tx, member.siteId, 'member.created', {
+      memberId: member.id,
+      email: member.email,
+      kartraLeadId: member.kartraLeadId,
+      firstName: member.firstName,
+      lastName: member.lastName,
+      createdAt: member.createdAt.toISOString(),
+      eventId,
+    });
+  }
+
   /**
    * Brings the grants of one purchase (a one-time order or a subscription) in line with its money facts and the
    * product's current mapping, in the caller's transaction. Idempotent: running it twice changes nothing the second time.
@@ -123,6 +160,8 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
       });
       if (derived.state === 'active') {
         await history(tx, grant, 'granted', source.grantedBecause, cause);
+        await notifyGrant(tx, 'access.granted', grant, source.grantedBecause, cause);
+        if (derived.pastDue) await notifyGrant(tx, 'access.past_due', grant, derived.note, cause, pastDueData(derived.pastDue));
         if (derived.endsAt) await history(tx, grant, 'expires', `${derived.note}; access ends ${derived.endsAt.toISOString()}`, cause);
       } else {
         await history(tx, grant, 'revoked', `${derived.reason} (known before this ${source.type === 'purchase' ? 'purchase' : 'assignment'} was applied)`, cause);
@@ -142,6 +181,7 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
         }
         await grants.update(site.id, grant.id, { status: 'revoked', revokedReason: derived.reason, expiresAt: null }, now);
         await history(tx, grant, 'revoked', derived.reason, cause);
+        if (grant.status !== 'revoked') await notifyGrant(tx, 'access.revoked', { ...grant, status: 'revoked', revokedReason: derived.reason, expiresAt: null }, derived.reason, cause);
         change.revoked += 1;
         continue;
       }
@@ -149,10 +189,15 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
       if (grant.status === 'revoked') {
         await grants.update(site.id, grant.id, { status: 'active', revokedReason: null, expiresAt: derived.endsAt }, now);
         await history(tx, grant, 'restored', derived.note, cause);
+        const restored: Grant = { ...grant, status: 'active', revokedReason: null, expiresAt: derived.endsAt };
+        await notifyGrant(tx, 'access.granted', restored, derived.note, cause);
+        if (derived.pastDue) await notifyGrant(tx, 'access.past_due', restored, derived.note, cause, pastDueData(derived.pastDue));
         change.restored += 1;
       } else if (endsAtChanged) {
         await grants.update(site.id, grant.id, { expiresAt: derived.endsAt }, now);
         await history(tx, grant, 'expires', derived.endsAt ? `${derived.note}; access ends ${derived.endsAt.toISOString()}` : `${derived.note}; no end date`, cause);
+        // A new end time that comes from a failed payment is the start of a grace period: the host site hears of it once.
+        if (derived.pastDue) await notifyGrant(tx, 'access.past_due', { ...grant, expiresAt: derived.endsAt }, derived.note, cause, pastDueData(derived.pastDue));
         change.unchanged += 1;
       } else {
         change.unchanged += 1;
@@ -201,7 +246,9 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
         expiresAt,
         createdAt: now,
       });
-      await history(tx, grant, 'granted', expiresAt ? `granted by an admin until ${expiresAt.toISOString()}` : 'granted by an admin', { eventId: null, actor });
+      const reason = expiresAt ? `granted by an admin until ${expiresAt.toISOString()}` : 'granted by an admin';
+      await history(tx, grant, 'granted', reason, { eventId: null, actor });
+      await notifyGrant(tx, 'access.granted', grant, reason, { eventId: null, actor });
       return grant;
     });
   }
@@ -216,7 +263,9 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
       if (grant.status === 'revoked') return grant;
       await tx.grants.update(site.id, grant.id, { status: 'revoked', revokedReason: 'revoked by an admin', adminLocked: true }, clock.now());
       await history(tx, grant, 'revoked', 'revoked by an admin', { eventId: null, actor });
-      return { ...grant, status: 'revoked' as const, revokedReason: 'revoked by an admin', adminLocked: true };
+      const revoked = { ...grant, status: 'revoked' as const, revokedReason: 'revoked by an admin', adminLocked: true };
+      await notifyGrant(tx, 'access.revoked', revoked, 'revoked by an admin', { eventId: null, actor });
+      return revoked;
     });
   }
 
@@ -234,6 +283,7 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
     for (const grant of active) {
       await tx.grants.update(grant.siteId, grant.id, { status: 'revoked', revokedReason: `mapping for ${what} deleted`, adminLocked: true }, clock.now());
       await history(tx, grant, 'revoked', `mapping for ${what} deleted by an admin`, { eventId: null, actor });
+      await notifyGrant(tx, 'access.revoked', { ...grant, status: 'revoked', revokedReason: `mapping for ${what} deleted` }, `mapping for ${what} deleted by an admin`, { eventId: null, actor });
     }
     return active.length;
   }
@@ -258,7 +308,9 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
         const after = await tx.grants.findById(grant.siteId, grant.id);
         if (after && after.status === 'active') {
           await tx.grants.update(site.id, grant.id, { status: 'revoked', revokedReason: 'expired' }, now);
-          await history(tx, after, 'expired', current.sourceType === 'manual' ? 'manual grant expired' : 'access period ended', { eventId: null, actor: 'system' });
+          const reason = current.sourceType === 'manual' ? 'manual grant expired' : 'access period ended';
+          await history(tx, after, 'expired', reason, { eventId: null, actor: 'system' });
+          await notifyGrant(tx, 'access.revoked', { ...after, status: 'revoked', revokedReason: 'expired' }, reason, { eventId: null, actor: 'system' });
         }
         swept += 1;
       });
@@ -266,10 +318,14 @@ export function createAccessService({ repos, clock, transaction }: { repos: Repo
     return swept;
   }
 
-  return { reconcileSource, reconcileAsset, grantManually, revokeManualGrant, revokeProductGrants, revokeAssetGrants, sweepExpired };
+  return { reconcileSource, reconcileAsset, grantManually, revokeManualGrant, revokeProductGrants, revokeAssetGrants, sweepExpired, notifyMemberCreated };
 }
 
 function describeOrder(transactionId: string | null | undefined, subscriptionId: string | null): string {
   const parts = [transactionId ? `order ${transactionId}` : null, subscriptionId ? `subscription ${subscriptionId}` : null].filter(Boolean);
   return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+function pastDueData(pastDue: { failedAt: Date; graceEndsAt: Date }): Record<string, unknown> {
+  return { failedAt: pastDue.failedAt.toISOString(), graceEndsAt: pastDue.graceEndsAt.toISOString() };
 }

@@ -65,6 +65,7 @@ export async function applyAssetEvent(
   if (unapplied) return { ...unapplied, assetKey: asset.key, memberId: match?.member.id ?? null };
   if (!match) throw new Error('member could not be matched or created');
   const member = match.member;
+  if (match.created) await access.notifyMemberCreated(tx, member, eventId);
   await tx.assetFacts.record({
     siteId: site.id,
     memberId: member.id,

@@ -5,6 +5,7 @@ import { describeSourceChange, type AccessService } from '../access/access-servi
 import { applyAssetEvent } from '../assets/asset-events';
 import { ConcurrentUpdateError, ConflictError, NotFoundError } from '../errors';
 import { describeEmailOutcome, matchMember } from '../members/member-matching';
+import type { Notifier } from '../notifications/notifier';
 import type { EventStatus, PaymentFactKind, Product, Site, WebhookEventRecord, WebhookSecret } from '../model';
 import type { Clock, EventOutcomeUpdate, Repositories, RunInTransaction, Tx } from '../ports';
 import { secretMatchesHash } from '../secrets';
@@ -47,8 +48,14 @@ export function createIntakeService(deps: {
   kartraTimeZone: string;
   /** The most a delivery's content may decode to (gzip and the like); the same cap as a body on the wire. */
   maxContentBytes: number;
+  notifier: Notifier;
 }) {
-  const { repos, clock, transaction, access, kartraTimeZone, maxContentBytes } = deps;
+  const { repos, clock, transaction, access, kartraTimeZone, maxContentBytes, notifier } = deps;
+
+  /** event.failed, in the transaction that records the failure. */
+  async function notifyFailed(tx: Tx, siteId: number, eventId: number, error: string, receivedAt: Date): Promise<void> {
+    await notifier.notify(tx, siteId, 'event.failed', { eventId, error, receivedAt: receivedAt.toISOString() });
+  }
 
   /** Finds the site a hook URL belongs to; null (404, nothing stored) for a disabled site or a wrong secret. */
   async function authenticate(tx: Tx, siteKey: string, secret: string): Promise<{ site: Site; secret: WebhookSecret } | null> {
@@ -98,6 +105,7 @@ export function createIntakeService(deps: {
       const eventId = await storeDelivery(tx, auth.site, incoming, receivedAt);
       const summary = 'applying failed; kept for re-applying';
       await tx.events.recordOutcome(auth.site.id, eventId, { status: 'failed', error: reason, summary, processedAt: clock.now() });
+      await notifyFailed(tx, auth.site.id, eventId, reason, receivedAt);
       return { outcome: 'failed', eventId, summary, error: reason };
     });
   }
@@ -166,6 +174,7 @@ export function createIntakeService(deps: {
       const message = error instanceof Error ? error.message : String(error);
       const summary = 'applying failed; kept for re-applying';
       await tx.events.recordOutcome(site.id, eventId, { ...known, status: 'failed', error: message, summary, processedAt: now });
+      await notifyFailed(tx, site.id, eventId, message, receivedAt);
       return { outcome: 'failed', eventId, summary, error: message };
     }
   }
@@ -200,6 +209,7 @@ export function createIntakeService(deps: {
     const match = await matchMember(tx, site.id, event.lead, { createIfMissing: true, eventId, now });
     if (!match) throw new Error('member could not be matched or created');
     const member = match.member;
+    if (match.created) await access.notifyMemberCreated(tx, member, eventId);
     // Read before it is written: the product row is every purchase's, so writing it for each one would make every
     // delivery of a product wait for the last one's commit on an engine that runs units at once. It is written only
     // when it learns something (a name, a first sighting, a minute more of last seen).

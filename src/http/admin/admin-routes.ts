@@ -32,6 +32,7 @@ import {
 import type * as Wire from './response-schemas';
 import type { Presented } from './response-schemas';
 import { createAdminExportRouter } from './export-routes';
+import { addNotificationRoutes } from './notification-routes';
 import type { AppServices } from './services';
 
 /** The admin JSON API under /api/v1. Handlers parse, call one service, present. */
@@ -218,6 +219,8 @@ export function createAdminApiRouter(services: AppServices): Router {
     const { event, effects } = await eventLog.detail(site, eventId);
     res.json({ outcome: result.outcome, event: presentEventDetail(event, effects) } satisfies Presented<typeof Wire.EventReapplied>);
   });
+
+  addNotificationRoutes(router, services, pathId);
 
   // CSV exports of the event log and the members, streamed; the filters of GET …/events and GET …/members.
   router.use(createAdminExportRouter(services));

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PRODUCT_ID_PATTERN } from '../../domain/mapping/product-id';
 import { EVENT_STATUSES, MONEY_CHANNELS } from '../../domain/model';
+import { NOTIFICATION_TYPES } from '../../domain/notifications/notification-model';
 import { GRACE_DAYS_MAX, GRACE_DAYS_MIN } from '../../domain/sites/grace-days';
 import { publicUrlInput } from '../public-url-input';
 
@@ -126,3 +127,36 @@ export const ReapplyMany = z.object({
 });
 
 export const IdParam = id;
+
+// Notification endpoints. The URL rule (https, no private addresses, …) is the domain's: notifications/endpoint-url.ts.
+const NOTIFICATION_URL_DESCRIPTION =
+  'Where notifications are POSTed: https (http only for localhost, 127.0.0.1 or [::1]); no private or link-local IP addresses, user:pass@, query or fragment. Refused with 422 invalid_input naming the rule.';
+export const NotificationType = z.enum(NOTIFICATION_TYPES);
+const eventTypes = z
+  .array(NotificationType)
+  .min(1, 'at least one notification type')
+  .max(NOTIFICATION_TYPES.length * 2)
+  .describe('The notification types this endpoint receives.');
+const endpointDescription = z.string().trim().max(200);
+export const CreateNotificationEndpoint = z.object({
+  url: z.string().max(2048).describe(NOTIFICATION_URL_DESCRIPTION),
+  description: endpointDescription.optional(),
+  eventTypes,
+});
+export const UpdateNotificationEndpoint = z
+  .object({
+    url: z.string().max(2048).optional().describe(NOTIFICATION_URL_DESCRIPTION),
+    description: endpointDescription.optional(),
+    eventTypes: eventTypes.optional(),
+    enabled: z.boolean().optional().describe('Off: no new messages are queued to it.'),
+  })
+  .describe('Any of the fields; those left out are kept.');
+export const RotateEndpointSecret = z
+  .object({ graceHours: z.number().int().min(0).max(24 * 30).optional().describe('How long the old secret keeps signing beside the new one (24 when left out).') })
+  .describe('Optional; an empty or missing body rotates with the default grace period.');
+export const ReplayNotifications = z.object({ since: isoTime.describe('Every message to this endpoint created at or after this time (ISO 8601 with offset) is sent again.') });
+export const NotificationMessageQuery = z.object({
+  status: z.enum(['pending', 'delivered', 'dead']).optional().describe('Only messages in this state; `dead` lists the dead letters.'),
+  limit: pageLimit,
+  cursor: pageCursor.optional(),
+});

@@ -4,14 +4,20 @@ import {
   CreateAssetMapping,
   CreateGrant,
   CreateMapping,
+  CreateNotificationEndpoint,
   DeleteMappingQuery,
   EventQuery,
   IdParam,
   MemberQuery,
   NameBody,
+  NotificationMessageQuery,
+  NotificationType,
   ProductIdParam,
   ReapplyMany,
+  ReplayNotifications,
+  RotateEndpointSecret,
   UpdateIntegration,
+  UpdateNotificationEndpoint,
 } from './admin-schemas';
 import { EventExportQuery, MemberExportQuery } from './export-routes';
 import * as Wire from './response-schemas';
@@ -112,6 +118,20 @@ const COMPONENT_SCHEMAS = {
   ReapplyResult: Wire.ReapplyResult,
   Attention: Wire.Attention,
   WebhookAccepted: Wire.WebhookAccepted,
+  NotificationType,
+  CreateNotificationEndpoint,
+  UpdateNotificationEndpoint,
+  RotateEndpointSecret,
+  ReplayNotifications,
+  NotificationEndpoint: Wire.NotificationEndpoint,
+  NotificationEndpointList: Wire.NotificationEndpointList,
+  NotificationEndpointWithSecret: Wire.NotificationEndpointWithSecret,
+  NotificationBody: Wire.NotificationBody,
+  Notification: Wire.Notification,
+  NotificationPage: Wire.NotificationPage,
+  NotificationDetail: Wire.NotificationDetail,
+  DeliveryAttempt: Wire.DeliveryAttempt,
+  NotificationsRequeued: Wire.NotificationsRequeued,
 } satisfies Record<string, z.ZodType>;
 type ComponentName = keyof typeof COMPONENT_SCHEMAS;
 
@@ -166,6 +186,8 @@ const levelId = idPath('levelId', 'An access level of the site.');
 const memberId = idPath('memberId', 'A member of the site.');
 const grantId = idPath('grantId', 'A grant of the member.');
 const eventId = idPath('eventId', 'A stored webhook event of the site.');
+const endpointId = idPath('endpointId', 'A notification endpoint of the site.');
+const messageId = idPath('messageId', 'A notification message (outbox row) of the endpoint.');
 const productIdPath = parameter('productId', 'path', ProductIdParam.shape.productId);
 const assetKeyPath = parameter('key', 'path', AssetKeyParam.shape.key);
 const revokeQuery = queryParameters(DeleteMappingQuery);
@@ -382,6 +404,71 @@ const paths: Record<string, PathItemObject> = {
       },
     }),
   },
+  '/api/v1/sites/{siteId}/notification-endpoints': {
+    post: operation('notifications', 'createNotificationEndpoint', 'Add an endpoint of the host site that receives signed notifications', {
+      parameters: [siteId],
+      requestBody: body('CreateNotificationEndpoint'),
+      responses: { '201': ok('The endpoint, with its signing secret (shown only now).', 'NotificationEndpointWithSecret'), ...errors('401', '404', '422') },
+    }),
+    get: operation('notifications', 'listNotificationEndpoints', "The site's notification endpoints, oldest first", {
+      parameters: [siteId],
+      responses: { '200': ok('The endpoints.', 'NotificationEndpointList'), ...errors('401', '404') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/notification-endpoints/{endpointId}': {
+    get: operation('notifications', 'getNotificationEndpoint', 'One endpoint with its message counts', {
+      parameters: [siteId, endpointId],
+      responses: { '200': ok('The endpoint.', 'NotificationEndpoint'), ...errors('401', '404') },
+    }),
+    patch: operation('notifications', 'updateNotificationEndpoint', 'Change the URL, description, types, or enable/disable', {
+      parameters: [siteId, endpointId],
+      requestBody: body('UpdateNotificationEndpoint'),
+      responses: { '200': ok('The endpoint.', 'NotificationEndpoint'), ...errors('401', '404', '422') },
+    }),
+    delete: operation('notifications', 'deleteNotificationEndpoint', 'Delete the endpoint with its messages and delivery log', {
+      parameters: [siteId, endpointId],
+      responses: { '204': { description: 'Deleted.' }, ...errors('401', '404') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/notification-endpoints/{endpointId}/rotate-secret': {
+    post: operation('notifications', 'rotateNotificationSecret', 'A new signing secret; the old one keeps signing beside it for the grace period', {
+      parameters: [siteId, endpointId],
+      requestBody: { ...body('RotateEndpointSecret'), required: false },
+      responses: { '200': ok('The endpoint, with its new secret (shown only now).', 'NotificationEndpointWithSecret'), ...errors('401', '404', '422') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/notification-endpoints/{endpointId}/test': {
+    post: operation('notifications', 'sendTestNotification', 'Queue a `notification.test` message to this endpoint', {
+      parameters: [siteId, endpointId],
+      responses: { '202': ok('The queued message.', 'Notification'), ...errors('401', '404') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/notification-endpoints/{endpointId}/replay': {
+    post: operation('notifications', 'replayNotifications', 'Send again every message to this endpoint created since a time (same webhook-ids)', {
+      parameters: [siteId, endpointId],
+      requestBody: body('ReplayNotifications'),
+      responses: { '202': ok('How many messages were queued again.', 'NotificationsRequeued'), ...errors('401', '404', '422') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/notification-endpoints/{endpointId}/messages': {
+    get: operation('notifications', 'listNotifications', 'Messages to this endpoint, newest first; `status=dead` lists the dead letters', {
+      description: PAGING,
+      parameters: [siteId, endpointId, ...queryParameters(NotificationMessageQuery)],
+      responses: { '200': ok('A page of messages.', 'NotificationPage'), ...errors('401', '404', '422') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/notification-endpoints/{endpointId}/messages/{messageId}': {
+    get: operation('notifications', 'getNotification', 'One message with its delivery log (every attempt, its response code and duration)', {
+      parameters: [siteId, endpointId, messageId],
+      responses: { '200': ok('The message.', 'NotificationDetail'), ...errors('401', '404') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/notification-endpoints/{endpointId}/messages/{messageId}/resend': {
+    post: operation('notifications', 'resendNotification', 'Send one message again, delivered or dead, with the same webhook-id', {
+      parameters: [siteId, endpointId, messageId],
+      responses: { '202': ok('The message, pending again.', 'Notification'), ...errors('401', '404') },
+    }),
+  },
   '/hooks/kartra/{siteKey}/{secret}': {
     post: operation('webhook', 'receiveKartraWebhook', 'Kartra webhook: Outbound API JSON and IPN form posts', {
       description:
@@ -435,6 +522,7 @@ export const adminApiDocument: OpenApiDocument = {
     { name: 'members', description: 'Members, effective levels, manual grants.' },
     { name: 'events', description: 'The webhook event log, re-apply, and what needs attention.' },
     { name: 'webhook', description: 'The URL pasted into Kartra (Outbound API and IPN).' },
+    { name: 'notifications', description: "Signed notifications (Standard Webhooks) to the host site's endpoints: outbox, delivery log, resend and replay." },
     { name: 'meta', description: 'This document.' },
   ],
   security: [{ bearerAuth: [] }],

@@ -1,3 +1,5 @@
+import type { EndpointView } from '../../domain/notifications/notification-service';
+import type { DeliveryAttempt, OutboxMessage } from '../../domain/notifications/notification-model';
 import { readableBody } from '../../domain/webhook-events/delivered-body';
 import type { IntegrationState } from '../../domain/sites/site-service';
 import type { AssetMappingView } from '../../domain/mapping/asset-mapping-service';
@@ -6,6 +8,7 @@ import type { MemberSummary } from '../../domain/members/member-service';
 import type { EventEffects } from '../../domain/webhook-events/event-log-service';
 import type { AccessLevel, ApiToken, Site, WebhookEventRecord, WebhookEventSummary } from '../../domain/model';
 import { encodeMemberCursor } from './member-cursor';
+import { encodeNotificationCursor } from './notification-cursor';
 import type * as Wire from './response-schemas';
 import type { Presented } from './response-schemas';
 
@@ -139,3 +142,49 @@ export function presentMemberPage(found: MemberSummary[], limit: number): Presen
     nextAfter: hasMore ? last.id : null,
   };
 }
+
+export const presentEndpoint = (endpoint: EndpointView): Presented<typeof Wire.NotificationEndpoint> => ({
+  id: endpoint.id,
+  url: endpoint.url,
+  description: endpoint.description,
+  eventTypes: endpoint.eventTypes,
+  enabled: endpoint.enabled,
+  createdAt: endpoint.createdAt,
+  previousSecretValidUntil: endpoint.previousSecretValidUntil,
+  messages: { pending: endpoint.counts.pending ?? 0, delivered: endpoint.counts.delivered ?? 0, dead: endpoint.counts.dead ?? 0 },
+});
+
+export const presentEndpointWithSecret = ({ endpoint, secret }: { endpoint: EndpointView; secret: string }): Presented<typeof Wire.NotificationEndpointWithSecret> => ({
+  ...presentEndpoint(endpoint),
+  secret,
+  secretNote: 'Copy this signing secret now: it is shown only once. Rotate to get a new one.',
+});
+
+export const presentNotification = (message: OutboxMessage): Presented<typeof Wire.Notification> => ({
+  id: message.id,
+  webhookId: message.messageId,
+  type: message.type,
+  status: message.status,
+  attempts: message.attempts,
+  nextAttemptAt: message.status === 'pending' ? message.nextAttemptAt : null,
+  lastStatusCode: message.lastStatusCode,
+  lastError: message.lastError,
+  createdAt: message.createdAt,
+  deliveredAt: message.deliveredAt,
+  // The body exactly as it is sent (notifier.ts writes it), so its shape is the document's NotificationBody.
+  payload: JSON.parse(message.payload) as Presented<typeof Wire.NotificationBody>,
+});
+
+/** A page of messages asked for one more than `limit`: that extra one only says another page exists. */
+export function presentNotificationPage(found: OutboxMessage[], limit: number): Presented<typeof Wire.NotificationPage> {
+  const messages = found.slice(0, limit);
+  const last = messages[messages.length - 1];
+  return { messages: messages.map(presentNotification), nextCursor: found.length > limit && last !== undefined ? encodeNotificationCursor(last.id) : null };
+}
+
+export const presentDeliveryAttempt = (attempt: DeliveryAttempt): Presented<typeof Wire.DeliveryAttempt> => ({
+  attemptedAt: attempt.attemptedAt,
+  statusCode: attempt.statusCode,
+  durationMs: attempt.durationMs,
+  error: attempt.error,
+});

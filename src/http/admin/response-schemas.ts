@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EVENT_STATUSES, MONEY_CHANNELS } from '../../domain/model';
+import { NOTIFICATION_TYPES } from '../../domain/notifications/notification-model';
 
 /**
  * What the admin API sends, one schema per shape. The OpenAPI document is generated from these (openapi.ts), the
@@ -330,6 +331,65 @@ export const WebhookAccepted = z.strictObject({
   eventId: integer,
   outcome: z.enum(['applied', 'duplicate', 'unmapped', 'ignored', 'failed']),
 });
+
+// Notifications to the host site's endpoints (domain/notifications/*).
+const NotificationType = z.enum(NOTIFICATION_TYPES);
+const endpointFields = {
+  id: integer,
+  url: z.string().describe('https (http only for localhost, 127.0.0.1 or [::1]); no private IP addresses, user:pass@, query or fragment.'),
+  description: z.string(),
+  eventTypes: z.array(NotificationType),
+  enabled: z.boolean(),
+  createdAt: dateTime,
+  previousSecretValidUntil: dateTime.nullable().describe('After a rotation: the old secret signs beside the new one until then.'),
+  messages: z.strictObject({ pending: integer, delivered: integer, dead: integer }).describe('Messages to this endpoint per state.'),
+};
+export const NotificationEndpoint = z.strictObject(endpointFields);
+export const NotificationEndpointList = z.strictObject({ endpoints: z.array(NotificationEndpoint) });
+export const NotificationEndpointWithSecret = z.strictObject({
+  ...endpointFields,
+  secret: z.string().regex(/^whsec_/).describe('The Standard Webhooks signing secret, shown only in this answer.'),
+  secretNote: z.string(),
+});
+export const NotificationBody = z
+  .strictObject({
+    type: z.string().describe('A notification type, or `notification.test`.'),
+    timestamp: z.iso.datetime(),
+    data: z
+      .record(z.string(), z.unknown())
+      .describe(
+        'Always `siteId`. member.created: memberId, email, kartraLeadId, firstName, lastName, createdAt, eventId. access.granted / access.revoked / access.past_due: memberId, email, kartraLeadId, grantId, levelId, sourceType, productId, status, expiresAt, reason, eventId (null for admin and system changes); access.past_due also failedAt and graceEndsAt. event.failed: eventId, error, receivedAt. notification.test: endpointId, message.',
+      ),
+  })
+  .describe(
+    'What kartra-access POSTs to an endpoint, as JSON, signed as Standard Webhooks: `webhook-id` (the same across retries and resends), `webhook-timestamp` (seconds, of the attempt), `webhook-signature` (`v1,<base64 HMAC-SHA256>`, two during a rotation grace period).',
+  );
+const notificationFields = {
+  id: integer,
+  webhookId: z.string().describe('The `webhook-id` header: the same across retries and resends.'),
+  type: z.string(),
+  status: z.enum(['pending', 'delivered', 'dead']),
+  attempts: integer,
+  nextAttemptAt: dateTime.nullable().describe('While pending: when the next attempt is due.'),
+  lastStatusCode: integer.nullable(),
+  lastError: z.string().nullable(),
+  createdAt: dateTime,
+  deliveredAt: dateTime.nullable(),
+  payload: NotificationBody,
+};
+export const Notification = z.strictObject(notificationFields);
+export const NotificationPage = z.strictObject({
+  messages: z.array(Notification),
+  nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
+});
+export const DeliveryAttempt = z.strictObject({
+  attemptedAt: dateTime,
+  statusCode: integer.nullable().describe('null: no answer (timeout, refused connection).'),
+  durationMs: integer,
+  error: z.string().nullable(),
+});
+export const NotificationDetail = z.strictObject({ ...notificationFields, deliveries: z.array(DeliveryAttempt).describe('Every attempt, oldest first.') });
+export const NotificationsRequeued = z.strictObject({ requeued: integer.describe('How many messages were queued again.') });
 
 /** What presenters and handlers hand to res.json: times as Dates, which JSON writes as the ISO strings above. */
 export type Presented<S extends z.ZodType> = z.output<S>;

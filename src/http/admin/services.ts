@@ -4,6 +4,7 @@ import type { AccessService } from '../../domain/access/access-service';
 import type { AttentionService } from '../../domain/attention/attention-service';
 import type { ProductMappingService } from '../../domain/mapping/product-mapping-service';
 import type { MemberService } from '../../domain/members/member-service';
+import type { NotificationService } from '../../domain/notifications/notification-service';
 import type { Clock } from '../../domain/ports';
 import type { SiteService } from '../../domain/sites/site-service';
 import type { TokenService } from '../../domain/tokens/token-service';
@@ -23,5 +24,6 @@ export interface AppServices {
   eventLog: EventLogService;
   attention: AttentionService;
   admins: AdminAuthService;
+  notifications: NotificationService;
 }
 
