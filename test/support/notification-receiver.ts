@@ -16,7 +16,11 @@ export interface ReceivedNotification {
 export class NotificationReceiver {
   readonly received: ReceivedNotification[] = [];
   private server: Server | null = null;
-  constructor(private failuresLeft = 0) {}
+  constructor(
+    private failuresLeft = 0,
+    /** How long each answer takes: a slow receiver keeps deliveries in flight, where a crash test wants its kills. */
+    private readonly answerDelayMs = 0,
+  ) {}
 
   failNext(count: number): void {
     this.failuresLeft = count;
@@ -30,7 +34,7 @@ export class NotificationReceiver {
         const answered = this.failuresLeft > 0 ? 500 : 200;
         if (this.failuresLeft > 0) this.failuresLeft -= 1;
         this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), answered });
-        res.writeHead(answered, { 'content-type': 'text/plain' }).end(answered === 200 ? 'ok' : 'down');
+        setTimeout(() => res.writeHead(answered, { 'content-type': 'text/plain' }).end(answered === 200 ? 'ok' : 'down'), this.answerDelayMs);
       });
     });
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
