@@ -30,7 +30,7 @@ describe('admin forms sent from another site are refused even with a valid CSRF 
   });
   afterAll(() => t.close());
 
-  const ids = () => ({ siteId: site.siteId, levelId: site.levels.Foundations, memberId: 1, eventId: 1, grantId: 1, productId: '558475' });
+  const ids = () => ({ siteId: site.siteId, levelId: site.levels.Foundations, memberId: 1, eventId: 1, grantId: 1, productId: '558475', endpointId: 1, messageId: 1 });
 
   it('answers 403 on every state-changing admin route, sign-in and sign-out included, and changes nothing', async () => {
     expect(posts.length).toBeGreaterThanOrEqual(15);

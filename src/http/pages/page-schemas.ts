@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isProductId, PRODUCT_ID_PATTERN } from '../../domain/mapping/product-id';
 import { MONEY_CHANNELS } from '../../domain/model';
+import { NOTIFICATION_TYPES } from '../../domain/notifications/notification-model';
 import { GRACE_DAYS_MAX, GRACE_DAYS_MIN } from '../../domain/sites/grace-days';
 import type { EventLogFilter } from '../../domain/webhook-events/event-log-service';
 import { publicUrlInput } from '../public-url-input';
@@ -153,3 +154,20 @@ export function eventFilterOfPage(query: unknown, knownAssetKeys: ReadonlySet<st
     since: filters.range ? new Date(now.getTime() - RANGES[filters.range] * HOUR_MS) : undefined,
   };
 }
+
+/** Ticked notification types: one arrives as a string, several as an array. */
+const notificationTypes = z.preprocess(
+  (value) => (value === undefined ? [] : Array.isArray(value) ? value : [value]),
+  z.array(z.enum(NOTIFICATION_TYPES, { error: 'pick notification types from the list' })).min(1, 'pick at least one notification type'),
+);
+
+export const EndpointForm = z.object({
+  url: z.string({ error: 'required' }).trim().min(1, 'the address of your receiver, such as https://members.example.com/kartra-notifications').max(2048),
+  description: z.string().trim().max(200).optional(),
+  eventTypes: notificationTypes,
+  enabled: checkbox,
+});
+
+export const ReplayForm = z.object({ since: z.string({ error: 'required' }).trim().min(1, 'a date and time').max(40) });
+
+export const MessageFilterForm = z.object({ status: z.enum(['pending', 'delivered', 'dead']).optional().catch(undefined) });

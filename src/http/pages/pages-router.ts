@@ -12,6 +12,7 @@ import { createEventPages } from './event-pages';
 import { createExportPages } from './export-pages';
 import { createMappingPages } from './mapping-pages';
 import { createMemberPages } from './member-pages';
+import { createNotificationPages } from './notification-pages';
 import { createPageKit } from './page-kit';
 import type { SignInLimiter } from './sign-in-limiter';
 import { createSitePages } from './site-pages';
@@ -42,6 +43,7 @@ export function createPagesRouter(options: { services: AppServices; viewsDir: st
   router.use(createEventPages(services, kit));
   router.use(createMemberPages(services, kit));
   router.use(createExportPages(services, kit));
+  router.use(createNotificationPages(services, kit));
 
   router.use((_req, res) => {
     kit.render(res, 'errors/error.njk', { layout: kit.plainLayout(res, 'error', TITLES[404] ?? 'Not found'), message: 'There is no such page, or it belongs to a site you do not administer.' }, 404);
