@@ -8,6 +8,7 @@ import { composeApp, type ComposedApp } from '../../src/compose';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { assetFixture, outboundFixture } from '../support/kartra-fixtures';
+import { NotificationReceiver, verifyNotification } from '../support/notification-receiver';
 import { createEmptyDatabase } from '../support/storage';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -43,7 +44,11 @@ describe('App Station in a real browser', () => {
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     database = await createEmptyDatabase();
-    composed = await composeApp(loadConfig({ ...database.env, PUBLIC_URL: baseUrl, LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0' }), { logger: createLogger('silent') });
+    // The outbox loop runs as in production, on a fast schedule so the notification story's retries take a second.
+    composed = await composeApp(loadConfig({ ...database.env, PUBLIC_URL: baseUrl, LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0', NOTIFY_POLL_INTERVAL_MS: '100', NOTIFY_RETRY_BASE_MS: '200' }), {
+      logger: createLogger('silent'),
+    });
+    composed.startOutbox();
     target.app = composed.app;
     const { services } = composed;
     const site = await services.sites.createSite('Watercolor Academy');
@@ -207,6 +212,54 @@ describe('App Station in a real browser', () => {
     expect(await tagRows.first().textContent()).toContain('assign_tag');
   }, 120_000);
 
+  it('adds a notification endpoint, sends a test notification through a receiver that fails twice, and resends it', async () => {
+    const site = `${baseUrl}/admin/sites/${siteId}`;
+    const receiver = new NotificationReceiver(2);
+    const receiverUrl = await receiver.start();
+    try {
+      await page.goto(site);
+      await page.getByRole('link', { name: 'Notifications' }).click();
+      await page.getByLabel('Receiver address').fill(receiverUrl);
+      await page.getByLabel('Description (optional)').fill('Members area');
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      // The secret is shown once; copy it as the admin would, into the receiver's configuration.
+      const secret = await page.locator('#signing-secret').inputValue();
+      expect(secret).toMatch(/^whsec_/);
+      await page.getByRole('button', { name: 'Copy' }).click();
+      await page.waitForFunction("document.getElementById('copy-status')?.textContent === 'Copied.'");
+      expect(await page.evaluate<string>('navigator.clipboard.readText()')).toBe(secret);
+      await shot('15-notification-endpoint-added');
+
+      await page.getByRole('link', { name: 'Open the endpoint' }).click();
+      await page.getByRole('button', { name: 'Send test notification' }).click();
+      expect(await page.locator('.alert-ok').textContent()).toContain('Test notification queued');
+      // The loop retries it (500, 500) until the receiver answers 200.
+      const deadline = Date.now() + 20_000;
+      while (!receiver.received.some((notification) => notification.answered === 200) && Date.now() < deadline) await new Promise((done) => setTimeout(done, 100));
+      await page.reload();
+      const row = page.locator('[data-testid="messages"] tbody tr').first();
+      expect(await row.textContent()).toContain('notification.test');
+      expect(await row.textContent()).toContain('delivered');
+      await shot('16-notification-endpoint');
+
+      await row.getByRole('link').first().click();
+      const answers = await page.locator('[data-testid="delivery-log"] tbody td:nth-child(2)').allTextContents();
+      expect(answers).toEqual(['HTTP 500', 'HTTP 500', 'HTTP 200']);
+      const webhookId = await page.locator('[data-testid="webhook-id"]').textContent();
+      await shot('17-notification-delivery-log');
+      const delivered = receiver.received.find((notification) => notification.answered === 200);
+      expect(delivered && verifyNotification(secret, delivered)).toMatchObject({ type: 'notification.test' });
+
+      await page.getByRole('button', { name: 'Resend (same webhook-id)' }).click();
+      expect(await page.locator('.alert-ok').textContent()).toContain('same webhook-id');
+      const resendDeadline = Date.now() + 10_000;
+      while (receiver.received.length < 4 && Date.now() < resendDeadline) await new Promise((done) => setTimeout(done, 100));
+      expect(receiver.received.map((notification) => notification.headers['webhook-id'])).toEqual([webhookId, webhookId, webhookId, webhookId]);
+    } finally {
+      await receiver.stop();
+    }
+  }, 60_000);
+
   it('shows a lead named like markup as text everywhere, and no dialog ever opens', async () => {
     const site = `${baseUrl}/admin/sites/${siteId}`;
     await page.goto(`${site}/members`);
@@ -255,7 +308,7 @@ describe('App Station in a real browser', () => {
 
   it('is usable at phone width', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const [name, path] of [['09-phone-webhook-activity', 'events'], ['10-phone-kartra', 'kartra'], ['11-phone-mappings', 'mappings']] as const) {
+    for (const [name, path] of [['09-phone-webhook-activity', 'events'], ['10-phone-kartra', 'kartra'], ['11-phone-mappings', 'mappings'], ['18-phone-notifications', 'notifications']] as const) {
       await page.goto(`${baseUrl}/admin/sites/${siteId}/${path}`);
       await shot(name);
       const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
