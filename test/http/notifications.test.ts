@@ -1,6 +1,9 @@
 import { buildStorySite, postOutbound, type SiteWithHook } from '../support/factories';
-import { outboundFixture } from '../support/kartra-fixtures';
+import { parseKartraTime } from '../../src/domain/kartra/kartra-time';
+import { postIpn } from '../support/factories';
+import { ipnFixtureBody, outboundFixture } from '../support/kartra-fixtures';
 import { NotificationReceiver, verifyNotification } from '../support/notification-receiver';
+import { injectInsertFault } from '../support/raw-sql';
 import { buildTestApp, type TestApp } from '../support/test-app';
 
 const ALL_TYPES = ['member.created', 'access.granted', 'access.revoked', 'access.past_due', 'event.failed'];
@@ -175,5 +178,41 @@ describe('signed notifications to the host site, through the outbox', () => {
     await t.api.delete(`/sites/${site.siteId}/notification-endpoints/${endpoint.id}`).expect(204);
     expect(await t.scalar('select count(*) from notification_outbox')).toBe(0);
     await t.api.get(`/sites/${site.siteId}/notification-endpoints/${endpoint.id}`).expect(404);
+  });
+
+  it('reports a failed payment once as access.past_due with its grace end, and the grace running out as access.revoked', async () => {
+    await createEndpoint(['access.past_due', 'access.revoked']);
+    const arrive = (kartraTime: string) => t.clock.set(new Date((parseKartraTime(kartraTime, 'America/New_York')?.getTime() ?? 0) + 30_000).toISOString());
+    arrive('2025-05-12 14:06:03');
+    await postIpn(t, site.hookPath, ipnFixtureBody('03-sale.subscription-first-payment.dana.txt', { transaction_date: '2025-05-12 14:06:03' })).expect(200);
+    arrive('2025-06-10 14:06:03');
+    await postIpn(t, site.hookPath, ipnFixtureBody('06-failed.rebill-payment-4.dana.txt', { transaction_date: '2025-06-10 14:06:03' })).expect(200);
+    // A second failure in the same cycle does not extend the grace, so it is not news.
+    arrive('2025-06-13 14:06:03');
+    await postIpn(t, site.hookPath, ipnFixtureBody('06-failed.rebill-payment-4.dana.txt', { transaction_id: '9161111', transaction_date: '2025-06-13 14:06:03' })).expect(200);
+    const payloads = async () => (await t.query<{ payload: string }>('select payload from notification_outbox order by id')).map((row) => JSON.parse(row.payload) as { type: string; data: Record<string, unknown> });
+    const pastDue = await payloads();
+    expect(pastDue.map((body) => body.type)).toEqual(['access.past_due']);
+    expect(pastDue[0]?.data).toMatchObject({ email: 'dana.whitfield@example.com', levelId: site.levels['Studio Members'], graceEndsAt: pastDue[0]?.data.expiresAt });
+
+    t.clock.advanceDays(11);
+    await t.composed.services.access.sweepExpired();
+    const after = await payloads();
+    expect(after.map((body) => body.type)).toEqual(['access.past_due', 'access.revoked']);
+    expect(String(after[1]?.data.reason)).toMatch(/grace ran out/);
+  });
+
+  it('reports an event whose applying failed as event.failed, and nothing of what the failure rolled back', async () => {
+    const endpoint = await createEndpoint();
+    // A fault injected in the real database: inserting the payment fact raises, halfway through applying.
+    const removeFault = await injectInsertFault(t, { table: 'payment_facts', message: 'disk on fire' });
+    const failed = await postOutbound(t, site.hookPath, outboundFixture('02-buy_product.one-time.dana.json')).expect(200);
+    await removeFault();
+    expect(failed.body.outcome).toBe('failed');
+    await deliverAll();
+    // The member was created inside the savepoint that rolled back, so member.created went with it.
+    expect(receiver.received.map((notification) => verifyNotification(endpoint.secret, notification))).toEqual([
+      expect.objectContaining({ type: 'event.failed', data: expect.objectContaining({ eventId: failed.body.eventId, error: expect.stringMatching(/disk on fire/) }) }),
+    ]);
   });
 });

@@ -56,20 +56,22 @@ export function createAccessService({ repos, clock, transaction, notifier }: { r
    * commits with the grant or not at all). `grant` is the grant as it is after the change.
    */
   async function notifyGrant(tx: Tx, type: NotificationType, grant: Grant, reason: string, cause: GrantCause, extra: Record<string, unknown> = {}): Promise<void> {
-    const member = await tx.members.findById(grant.siteId, grant.memberId);
-    await notifier.notify(tx, grant.siteId, type, {
-      memberId: grant.memberId,
-      email: member?.email ?? null,
-      kartraLeadId: member?.kartraLeadId ?? null,
-      grantId: grant.id,
-      levelId: grant.levelId,
-      sourceType: grant.sourceType,
-      productId: grant.productId,
-      status: grant.status,
-      expiresAt: grant.expiresAt?.toISOString() ?? null,
-      reason,
-      eventId: cause.eventId,
-      ...extra,
+    await notifier.notify(tx, grant.siteId, type, async () => {
+      const member = await tx.members.findById(grant.siteId, grant.memberId);
+      return {
+        memberId: grant.memberId,
+        email: member?.email ?? null,
+        kartraLeadId: member?.kartraLeadId ?? null,
+        grantId: grant.id,
+        levelId: grant.levelId,
+        sourceType: grant.sourceType,
+        productId: grant.productId,
+        status: grant.status,
+        expiresAt: grant.expiresAt?.toISOString() ?? null,
+        reason,
+        eventId: cause.eventId,
+        ...extra,
+      };
     });
   }
 

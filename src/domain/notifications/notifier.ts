@@ -23,9 +23,20 @@ export function createNotifier({ clock }: { clock: Clock }) {
     await tx.outbox.enqueue({ siteId: endpoint.siteId, endpointId: endpoint.id, type, payload: JSON.stringify(body), messageId: newMessageId(), createdAt: now });
   }
 
-  async function notify(tx: Pick<Tx, 'outbox' | 'notificationEndpoints'>, siteId: number, type: NotificationType, data: Record<string, unknown>): Promise<number> {
+  /**
+   * `data` may be a function: it is then called only when some endpoint subscribes, so a site without endpoints
+   * pays one indexed read per change and nothing more (the intake runs this for every grant it touches).
+   */
+  async function notify(
+    tx: Pick<Tx, 'outbox' | 'notificationEndpoints'>,
+    siteId: number,
+    type: NotificationType,
+    data: Record<string, unknown> | (() => Promise<Record<string, unknown>>),
+  ): Promise<number> {
     const endpoints = (await tx.notificationEndpoints.list(siteId)).filter((endpoint) => endpoint.enabled && endpoint.eventTypes.includes(type));
-    for (const endpoint of endpoints) await enqueueTo(tx, endpoint, type, { siteId, ...data });
+    if (endpoints.length === 0) return 0;
+    const resolved = typeof data === 'function' ? await data() : data;
+    for (const endpoint of endpoints) await enqueueTo(tx, endpoint, type, { siteId, ...resolved });
     return endpoints.length;
   }
 
