@@ -335,6 +335,8 @@ export const grants = sqliteTable(
     uniqueIndex('grants_source_level_idx').on(t.siteId, t.memberId, t.sourceKey, t.levelId),
     index('grants_site_member_idx').on(t.siteId, t.memberId),
     index('grants_site_level_idx').on(t.siteId, t.levelId, t.status),
+    // Members with access per mapped product (the Mappings page), counted from the index alone.
+    index('grants_site_product_status_idx').on(t.siteId, t.productId, t.status, t.memberId),
     index('grants_site_source_idx').on(t.siteId, t.sourceKey),
   ],
 );

@@ -329,6 +329,8 @@ export const grants = pgTable(
     uniqueIndex('grants_source_level_idx').on(t.siteId, t.memberId, t.sourceKey, t.levelId),
     index('grants_site_member_idx').on(t.siteId, t.memberId),
     index('grants_site_level_idx').on(t.siteId, t.levelId, t.status),
+    // Members with access per mapped product (the Mappings page), counted from the index alone.
+    index('grants_site_product_status_idx').on(t.siteId, t.productId, t.status, t.memberId),
     index('grants_site_source_idx').on(t.siteId, t.sourceKey),
     // The sweep looks for active grants whose end has passed, across sites.
     index('grants_due_idx').on(t.expiresAt).where(sql`${t.status} = 'active' and ${t.expiresAt} is not null`),

@@ -1,0 +1,1 @@
+CREATE INDEX `grants_site_product_status_idx` ON `grants` (`site_id`,`product_id`,`status`,`member_id`);
