@@ -273,6 +273,9 @@ describe('App Station pages over HTTP', () => {
       const all = await get('/events');
       expect(all.text).toContain('<option value="">Any</option>');
       expect(all.text).toContain(`<option value="${tagKey}" >tag &quot;CheckoutJoy - Pro Course&quot;</option>`);
+      // The action filter offers each action the log holds, by name.
+      const actionSelect = /<select id="action" name="action">([\s\S]*?)<\/select>/.exec(all.text)?.[1] ?? '';
+      expect([...actionSelect.matchAll(/<option value="([^"]+)"/g)].map((match) => match[1])).toEqual(['assign_tag', 'buy_product', 'membership_granted', 'unassign_tag']);
 
       const filtered = await get(`/events?asset=${encodeURIComponent(tagKey ?? '')}`);
       expect(filtered.text).toContain(`<option value="${tagKey}" selected>`);

@@ -40,19 +40,24 @@ export interface ChargebackItem {
   eventId: number;
 }
 
-export interface EventAttention {
-  /** At most EVENT_COUNT_CAP; `countIsLowerBound` says it reached it. */
+/** A count that stops at a cap; `countIsLowerBound` says it reached it, so there are at least `count`. */
+export interface CappedCount {
   count: number;
   countIsLowerBound: boolean;
+}
+
+export interface EventAttention extends CappedCount {
   latest: { id: number; receivedAt: Date; summary: string | null; error: string | null }[];
 }
 
 /** What the badge shows: the report's counts without its lists. `total` is the report's `total` at the same moment. */
 export interface AttentionCounts {
   pastDue: number;
-  chargebacks: number;
-  failedEvents: number;
-  rejectedEvents: number;
+  /** Up to LIST_LIMIT, as many as the page lists. */
+  chargebacks: CappedCount;
+  /** Up to EVENT_COUNT_CAP. */
+  failedEvents: CappedCount;
+  rejectedEvents: CappedCount;
   unmappedProducts: number;
   quietFeed: boolean;
   total: number;
@@ -117,6 +122,13 @@ export function createAttentionService({ repos, clock, mappings }: { repos: Repo
   const recentChargebacks = (site: Site, now: Date) =>
     repos.facts.listByKind(site.id, 'chargeback', { since: new Date(now.getTime() - CHARGEBACK_WINDOW_DAYS * DAY_MS), limit: LIST_LIMIT + 1 });
 
+  const listedCount = (found: number): CappedCount => ({ count: Math.min(found, LIST_LIMIT), countIsLowerBound: found > LIST_LIMIT });
+
+  async function eventCount(site: Site, status: 'failed' | 'rejected'): Promise<CappedCount> {
+    const count = await repos.events.countWithStatus(site.id, status, EVENT_COUNT_CAP);
+    return { count, countIsLowerBound: count >= EVENT_COUNT_CAP };
+  }
+
   async function quietFeed(site: Site, now: Date) {
     const last = await repos.events.lastReceived(site.id);
     const quietSince = new Date(now.getTime() - site.quietFeedHours * HOUR_MS);
@@ -125,36 +137,29 @@ export function createAttentionService({ repos, clock, mappings }: { repos: Repo
     return { quiet, lastEventAt: last?.at ?? null, thresholdHours: site.quietFeedHours };
   }
 
-  function summed(parts: Omit<AttentionCounts, 'total' | 'totalIsLowerBound'>, lowerBound: boolean): AttentionCounts {
-    const total = parts.pastDue + parts.chargebacks + parts.failedEvents + parts.rejectedEvents + parts.unmappedProducts + (parts.quietFeed ? 1 : 0);
-    return { ...parts, total, totalIsLowerBound: lowerBound };
+  function summed(parts: Omit<AttentionCounts, 'total' | 'totalIsLowerBound'>): AttentionCounts {
+    const capped = [parts.chargebacks, parts.failedEvents, parts.rejectedEvents];
+    const total = parts.pastDue + parts.unmappedProducts + (parts.quietFeed ? 1 : 0) + capped.reduce((sum, part) => sum + part.count, 0);
+    return { ...parts, total, totalIsLowerBound: capped.some((part) => part.countIsLowerBound) };
   }
 
   /** The badge: counts only, a few index probes and the past-due derivation of the grace period's failures. */
   async function counts(site: Site): Promise<AttentionCounts> {
     const now = clock.now();
-    const failedEvents = await repos.events.countWithStatus(site.id, 'failed', EVENT_COUNT_CAP);
-    const rejectedEvents = await repos.events.countWithStatus(site.id, 'rejected', EVENT_COUNT_CAP);
-    const chargebacks = await recentChargebacks(site, now);
-    return summed(
-      {
-        pastDue: (await pastDue(site, now, false)).length,
-        chargebacks: Math.min(chargebacks.length, LIST_LIMIT),
-        failedEvents,
-        rejectedEvents,
-        unmappedProducts: await mappings.discoveredWithEvents(site),
-        quietFeed: (await quietFeed(site, now)).quiet,
-      },
-      failedEvents >= EVENT_COUNT_CAP || rejectedEvents >= EVENT_COUNT_CAP || chargebacks.length > LIST_LIMIT,
-    );
+    return summed({
+      pastDue: (await pastDue(site, now, false)).length,
+      chargebacks: listedCount((await recentChargebacks(site, now)).length),
+      failedEvents: await eventCount(site, 'failed'),
+      rejectedEvents: await eventCount(site, 'rejected'),
+      unmappedProducts: await mappings.discoveredWithEvents(site),
+      quietFeed: (await quietFeed(site, now)).quiet,
+    });
   }
 
   async function eventsWithStatus(site: Site, status: 'failed' | 'rejected'): Promise<EventAttention> {
     const latest = await repos.events.list(site.id, { statuses: [status], limit: LIST_LIMIT });
-    const count = await repos.events.countWithStatus(site.id, status, EVENT_COUNT_CAP);
     return {
-      count,
-      countIsLowerBound: count >= EVENT_COUNT_CAP,
+      ...(await eventCount(site, status)),
       latest: latest.map((event) => ({ id: event.id, receivedAt: event.receivedAt, summary: event.summary, error: event.error })),
     };
   }
@@ -180,17 +185,14 @@ export function createAttentionService({ repos, clock, mappings }: { repos: Repo
     const rejectedEvents = await eventsWithStatus(site, 'rejected');
     const pastDueList = await pastDue(site, now, true);
     const unmappedProducts = (await mappings.discovered(site)).filter((product) => product.eventCount > 0);
-    const { total, totalIsLowerBound } = summed(
-      {
-        pastDue: pastDueList.length,
-        chargebacks: chargebacks.length,
-        failedEvents: failedEvents.count,
-        rejectedEvents: rejectedEvents.count,
-        unmappedProducts: unmappedProducts.length,
-        quietFeed: feed.quiet,
-      },
-      failedEvents.countIsLowerBound || rejectedEvents.countIsLowerBound || chargebackFacts.length > LIST_LIMIT,
-    );
+    const { total, totalIsLowerBound } = summed({
+      pastDue: pastDueList.length,
+      chargebacks: listedCount(chargebackFacts.length),
+      failedEvents,
+      rejectedEvents,
+      unmappedProducts: unmappedProducts.length,
+      quietFeed: feed.quiet,
+    });
     return {
       pastDue: pastDueList,
       chargebacks,

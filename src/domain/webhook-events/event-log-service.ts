@@ -72,6 +72,11 @@ export function createEventLogService({ repos }: { repos: Repositories }) {
     };
   }
 
+  /** The actions the site's log holds (`(unparsed)` for none), by name: the Webhook activity page's action filter. */
+  async function actionsSeen(site: Site): Promise<string[]> {
+    return (await repos.events.lastReceivedByAction(site.id)).map((row) => row.action).sort();
+  }
+
   /**
    * Events per calendar day (in `timeZone`) by outcome, oldest day first, for the last `days` days including today.
    * Days without events are present with no counts, so a chart shows gaps as gaps.
@@ -102,5 +107,5 @@ export function createEventLogService({ repos }: { repos: Repositories }) {
     return days.map((day, index) => ({ day, counts: counts[index] ?? {} }));
   }
 
-  return { list, detail, health, perDay };
+  return { list, detail, health, actionsSeen, perDay };
 }

@@ -2,18 +2,18 @@ import { Router, type Request, type Response } from 'express';
 import { InvalidInputError } from '../../domain/errors';
 import { readableBody } from '../../domain/webhook-events/delivered-body';
 import type { Site } from '../../domain/model';
+import type { AttentionCounts } from '../../domain/attention/attention-service';
 import type { AppServices } from '../admin/services';
 import { parseInput } from '../parse-input';
 import { buildEventsChart } from './chart';
 import { atLeast, formatTime, plural, wallTimeToDate } from './format';
-import { EVENT_COUNT_CAP } from '../../domain/attention/attention-service';
 import type { FormProblem, PageKit } from './page-kit';
 import { EventFilters, eventFilterOfPage, ReapplyFailedForm } from './page-schemas';
 import { actorLabel, changeLabel, eventRow, OUTCOME_LABELS } from './view-models';
 
 const PAGE_SIZE = 50;
 
-const failedCountLabel = (count: number) => atLeast(count, count >= EVENT_COUNT_CAP);
+const failedCountLabel = ({ failedEvents }: AttentionCounts) => atLeast(failedEvents.count, failedEvents.countIsLowerBound);
 
 /** Pretty-prints a stored body as text: indented JSON, or one form field per line for IPN posts. */
 function prettyBody(text: string): string {
@@ -54,7 +54,6 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
     for (const key of ['outcome', 'action', 'range', 'search', 'asset'] as const) if (filters[key]) kept.set(key, String(filters[key]));
     const older = page.nextCursor ? new URLSearchParams(kept) : null;
     older?.set('cursor', page.nextCursor ?? '');
-    const health = await eventLog.health(site, now);
     kit.render(
       res,
       'events/list.njk',
@@ -64,7 +63,7 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
         filters: { outcome: filters.outcome ?? '', action: filters.action ?? '', range: filters.range ?? '', search, asset: filters.asset ?? '' },
         filtered: kept.toString() !== '',
         outcomes: Object.entries(OUTCOME_LABELS).map(([value, label]) => ({ value, label })),
-        actions: health.lastByAction.map((row) => row.action).sort(),
+        actions: await eventLog.actionsSeen(site),
         // Labels are Kartra's names (user text): the select and the rows show them escaped, keyed by our asset key.
         assets: knownAssets.map((asset) => ({ key: asset.key, label: asset.label })),
         events: page.events.map((event) => ({ ...eventRow(event, timeZone), assetLabel: event.assetKey ? (assetLabels.get(event.assetKey) ?? null) : null })),
@@ -72,7 +71,7 @@ export function createEventPages(services: AppServices, kit: PageKit): Router {
         newestLink: filters.cursor ? `?${kept.toString()}` : null,
         chart: buildEventsChart(await eventLog.perDay(site, { days: 30, timeZone, now })),
         timeZone,
-        reapply: { since: extra.typedSince ?? '', problem: extra.problem ?? null, failedCount: failedCountLabel((await kit.attentionCounts(res, site)).failedEvents) },
+        reapply: { since: extra.typedSince ?? '', problem: extra.problem ?? null, failedCount: failedCountLabel(await kit.attentionCounts(res, site)) },
       },
       extra.problem?.status ?? 200,
     );
