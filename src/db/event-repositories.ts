@@ -258,17 +258,15 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
   // A skip scan of (site_id, action, id): each step seeks the next distinct action, then the newest event of each,
   // so the cost follows the number of actions (a few dozen), not the number of events. SQLite has no skip scan of
   // its own for this, and GROUP BY reads every entry.
-  const lastByAction = {
-    all: ({ siteId }: { siteId: number }) =>
-      db.all<{ action: string; at: number }>(sql`
-        with recursive actions(action) as (
-          select (select min(action) from webhook_events where site_id = ${siteId})
-          union all
-          select (select min(action) from webhook_events where site_id = ${siteId} and action > actions.action) from actions where actions.action is not null
-        )
-        select action, (select received_at from webhook_events where site_id = ${siteId} and action = actions.action order by id desc limit 1) as at
-        from actions where action is not null`),
-  };
+  const lastPerAction = (siteId: number) =>
+    db.all<{ action: string; at: number }>(sql`
+      with recursive actions(action) as (
+        select (select min(action) from webhook_events where site_id = ${siteId})
+        union all
+        select (select min(action) from webhook_events where site_id = ${siteId} and action > actions.action) from actions where actions.action is not null
+      )
+      select action, (select received_at from webhook_events where site_id = ${siteId} and action = actions.action order by id desc limit 1) as at
+      from actions where action is not null`);
   const lastOfNoAction = db
     .select({ at: webhookEvents.receivedAt })
     .from(webhookEvents)
@@ -390,7 +388,7 @@ export function createWebhookEventRepository(db: Db): Sync<WebhookEventRepositor
       return row ? { at: toDate(row.receivedAt), action: row.action } : null;
     },
     lastReceivedByAction: (siteId) => {
-      const rows = lastByAction.all({ siteId });
+      const rows = lastPerAction(siteId);
       const unparsed = lastOfNoAction.get({ siteId });
       if (unparsed) rows.push({ action: '(unparsed)', at: unparsed.at });
       return rows.map((row) => ({ action: row.action, at: toDate(row.at) }));
