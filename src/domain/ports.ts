@@ -480,3 +480,68 @@ export type SendResult = { statusCode: number } | { error: string };
 export interface NotificationSender {
   post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<SendResult>;
 }
+
+/** What the service needs to call a site's Kartra account: the App id and the account's API key and password. */
+export interface KartraApiCredentials {
+  appId: string;
+  apiKey: string;
+  apiPassword: string;
+}
+
+/** The lead a call is about: Kartra's lead id when we know it (Kartra prefers it), else the email. */
+export type KartraLeadRef = { leadId: string } | { email: string };
+
+/**
+ * Why a call to Kartra gave no answer we can use. `credentials`: the key, password or App id were refused, or the
+ * account is inactive; `permission`: the App may not run this command, or calls from this IP are refused;
+ * `rate_limited`: over Kartra's 20 calls per second; `unavailable`: no answer (timeout, refused connection, an HTTP
+ * error); `unexpected`: an answer we could not read.
+ */
+export type KartraApiFailureKind = 'credentials' | 'permission' | 'rate_limited' | 'unavailable' | 'unexpected';
+
+export type KartraApiResult<T> = { ok: true; value: T } | { ok: false; kind: KartraApiFailureKind; message: string };
+
+/** Kartra's kinds of payment transactions, lower-cased; `other` for a value we do not know (kept in `typeRaw`). */
+export type KartraTransactionType = 'sale' | 'rebill' | 'refund' | 'partial_refund' | 'chargeback' | 'cancellation' | 'failed' | 'other';
+
+/** One payment transaction of a lead as Kartra's inbound API reports it; fields Kartra did not send are null. */
+export interface KartraTransaction {
+  transactionId: string | null;
+  type: KartraTransactionType;
+  typeRaw: string;
+  productId: string | null;
+  productName: string | null;
+  amountCents: number | null;
+  /** Kartra's time, read in the account's time zone (KARTRA_TIMEZONE). */
+  occurredAt: Date | null;
+  /** The subscription's first order, for rebills, cancellations and the like; null when none or "0". */
+  originalTransactionId: string | null;
+}
+
+export interface KartraLeadMembership {
+  membershipId: string | null;
+  membershipName: string | null;
+  levelId: string | null;
+  levelName: string | null;
+  active: boolean;
+}
+
+/** A lead's profile as `get_lead` reports it. */
+export interface KartraLead {
+  leadId: string;
+  email: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  tags: string[];
+  memberships: KartraLeadMembership[];
+}
+
+/** Kartra's inbound API (https://app.kartra.com/api); an adapter outside the domain (src/outbound/). */
+export interface KartraApi {
+  /** An account-wide read (the account's lists) that any valid App may make: tells good credentials from bad. */
+  testConnection(credentials: KartraApiCredentials): Promise<KartraApiResult<{ listCount: number }>>;
+  /** The lead's profile with its tags and memberships; null when Kartra has no such lead. */
+  getLead(credentials: KartraApiCredentials, lead: KartraLeadRef): Promise<KartraApiResult<KartraLead | null>>;
+  /** The lead's payment transactions, oldest first; null when Kartra has no such lead. */
+  transactionsOfLead(credentials: KartraApiCredentials, lead: KartraLeadRef): Promise<KartraApiResult<KartraTransaction[] | null>>;
+}
