@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createApp, type LimitStores } from './app';
 import type { Config } from './config';
 import { createPgAttemptCountStore, createPgTokenBucketStore } from './db/postgres/rate-limit-stores';
@@ -10,6 +13,7 @@ import { createProductMappingService } from './domain/mapping/product-mapping-se
 import { createMemberService } from './domain/members/member-service';
 import type { Clock, NotificationSender } from './domain/ports';
 import { createSiteService } from './domain/sites/site-service';
+import { createSecretBox, type SecretBox } from './domain/secret-box';
 import { createTokenService } from './domain/tokens/token-service';
 import { createEventLogService } from './domain/webhook-events/event-log-service';
 import { createIntakeService } from './domain/webhook-events/intake-service';
@@ -22,6 +26,29 @@ import { createNotificationService } from './domain/notifications/notification-s
 import { createNotifier } from './domain/notifications/notifier';
 import { createOutboxWorker } from './domain/notifications/outbox-worker';
 import { createFetchSender } from './outbound/fetch-sender';
+
+/**
+ * The box that seals the sites' Kartra credentials: SECRETS_KEY when set. Without it, a SQLite install (one process
+ * owning one file) generates a key once into `secrets.key` beside the database, readable by the service's user only,
+ * as n8n does for its credentials; kept apart from the database file, a copy of the database alone opens nothing.
+ * PostgreSQL instances must share one key, so there is none to generate: saving credentials is refused until it is set.
+ */
+function resolveSecretBox(config: Config, engine: 'sqlite' | 'postgres', logger: Logger): SecretBox | null {
+  if (config.secretsKey) return createSecretBox(config.secretsKey);
+  if (engine !== 'sqlite') return null;
+  if (config.databasePath === ':memory:') return createSecretBox(randomBytes(32).toString('base64'));
+  const keyPath = join(dirname(config.databasePath), 'secrets.key');
+  if (!existsSync(keyPath)) {
+    try {
+      writeFileSync(keyPath, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+      logger.warn({ keyPath }, 'SECRETS_KEY is not set: generated a key for the Kartra credentials; back it up with the database, or set SECRETS_KEY');
+    } catch (error) {
+      // Another process wrote it first ('wx' refuses to overwrite): read theirs.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  return createSecretBox(readFileSync(keyPath, 'utf8').trim());
+}
 
 export const systemClock: Clock = { now: () => new Date() };
 
@@ -38,6 +65,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = await openStorage(config);
   const { repos, transaction } = database;
+  const secretBox = resolveSecretBox(config, database.engine, logger);
   const notifier = createNotifier({ clock });
   const access = createAccessService({ repos, clock, transaction, notifier });
   const intake = createIntakeService({ repos, clock, transaction, access, notifier, kartraTimeZone: config.kartraTimeZone, maxContentBytes: config.webhookBodyLimitBytes });
@@ -59,7 +87,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   };
   const retention = createRetentionService({ repos, clock, transaction });
   const outboxWorker = createOutboxWorker({ repos, clock, transaction, sender: options.sender ?? createFetchSender(), policy: config.notifyRetryPolicy });
-  return { services, database, logger, retention, outboxWorker };
+  return { services, database, logger, retention, outboxWorker, secretBox };
 }
 
 /** Retention is a daily-scale rule; checking it hourly keeps the sweep cheap. */

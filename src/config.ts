@@ -59,6 +59,16 @@ const ConfigSchema = z
     NOTIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
     NOTIFY_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5000),
     NOTIFY_RETRY_CAP_MS: z.coerce.number().int().min(1).default(60 * 60 * 1000),
+    // Kartra's inbound API, called to test a site's credentials, confirm purchases (verify) and reconcile.
+    KARTRA_API_URL: z.url({ protocol: /^https?$/ }).default('https://app.kartra.com/api'),
+    KARTRA_API_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(120).default(15),
+    // Verify-by-callback: attempts to get Kartra's confirmation of a purchase before it is rejected as unconfirmed,
+    // and the wait after the first failed attempt (doubling, jittered).
+    VERIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
+    VERIFY_RETRY_BASE_MS: z.coerce.number().int().min(1).default(30_000),
+    // Seals the sites' Kartra API credentials (domain/secret-box.ts). Unset on SQLite: a key generated once into
+    // secrets.key beside the database file; unset on PostgreSQL (several instances): credentials cannot be saved.
+    SECRETS_KEY: z.string().min(32, 'at least 32 characters (e.g. openssl rand -base64 32)').optional(),
   })
   .refine((env) => env.HEADERS_TIMEOUT_SECONDS <= env.REQUEST_TIMEOUT_SECONDS, {
     message: 'HEADERS_TIMEOUT_SECONDS must not exceed REQUEST_TIMEOUT_SECONDS',
@@ -89,6 +99,10 @@ const ConfigSchema = z
       maxDelayMs: env.NOTIFY_RETRY_CAP_MS,
       timeoutMs: env.NOTIFY_TIMEOUT_SECONDS * 1000,
     },
+    kartraApiUrl: env.KARTRA_API_URL,
+    kartraApiTimeoutMs: env.KARTRA_API_TIMEOUT_SECONDS * 1000,
+    verifyRetryPolicy: { maxAttempts: env.VERIFY_MAX_ATTEMPTS, baseDelayMs: env.VERIFY_RETRY_BASE_MS, maxDelayMs: 60 * 60 * 1000 },
+    secretsKey: env.SECRETS_KEY ?? null,
   }));
 
 export type Config = Readonly<z.output<typeof ConfigSchema>>;

@@ -3,6 +3,7 @@ import { createAdminSessionRepository, createAdminUserRepository } from './admin
 import { createAssetFactRepository, createAssetRepository } from './asset-repositories';
 import type { Db } from './database';
 import { createPaymentFactRepository, createWebhookEventRepository } from './event-repositories';
+import { createKartraCredentialRepository, createReconcileRunRepository, createVerificationQueueRepository } from './kartra-account-repositories';
 import { createGrantRepository } from './grant-repository';
 import { createNotificationEndpointRepository, createOutboxRepository } from './notification-repositories';
 import { createRawBodyRetentionRepository } from './retention-repository';
@@ -27,5 +28,8 @@ export function createRepositories(db: Db): SyncRepositories {
     retention: createRawBodyRetentionRepository(db),
     notificationEndpoints: createNotificationEndpointRepository(db),
     outbox: createOutboxRepository(db),
+    kartraCredentials: createKartraCredentialRepository(db),
+    verifications: createVerificationQueueRepository(db),
+    reconcileRuns: createReconcileRunRepository(db),
   };
 }

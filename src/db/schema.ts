@@ -35,6 +35,10 @@ export const sites = sqliteTable('sites', {
   // Whether Kartra tag and membership events move access here; on by default, so a mapped tag or level grants.
   tagAccess: integer('tag_access', { mode: 'boolean' }).notNull().default(true),
   membershipAccess: integer('membership_access', { mode: 'boolean' }).notNull().default(true),
+  // Whether purchases and rebills not authenticated by an IPN secret wait for Kartra's API to confirm them.
+  verifyWithKartra: integer('verify_with_kartra', { mode: 'boolean' }).notNull().default(false),
+  // How often the site's members are reconciled with Kartra on a schedule; 0: never (by hand only).
+  reconcileEveryHours: integer('reconcile_every_hours').notNull().default(0),
   createdAt: integer('created_at').notNull(),
 });
 
@@ -470,4 +474,67 @@ export const notificationAttempts = sqliteTable(
     error: text('error'),
   },
   (t) => [index('notification_attempts_outbox_idx').on(t.outboxId)],
+);
+
+// The site's Kartra API credentials. The key and password are sealed together (AES-256-GCM with the service's
+// SECRETS_KEY, see domain/secret-box.ts): the service must send them to Kartra, so a hash would not do; they are
+// never logged or shown again after the answer that saved them (the key's last four characters are, as a hint).
+export const kartraCredentials = sqliteTable('kartra_credentials', {
+  siteId: integer('site_id')
+    .primaryKey()
+    .references(() => sites.id, { onDelete: 'cascade' }),
+  appId: text('app_id').notNull(),
+  apiKeyHint: text('api_key_hint').notNull(),
+  sealed: text('sealed').notNull(),
+  createdAt: integer('created_at').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+  lastCheckedAt: integer('last_checked_at'),
+  lastCheckOk: integer('last_check_ok', { mode: 'boolean' }),
+  lastCheckMessage: text('last_check_message'),
+});
+
+// Money events waiting for Kartra's API to confirm them (verify-by-callback): one row per event, written in the
+// transaction that stores the event, worked by a loop in the service like the notification outbox.
+export const kartraVerifications = sqliteTable(
+  'kartra_verifications',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    eventId: integer('event_id')
+      .notNull()
+      .references(() => webhookEvents.id, { onDelete: 'cascade' }),
+    // pending, confirmed or unconfirmed
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at').notNull(),
+    lockedUntil: integer('locked_until'),
+    lastError: text('last_error'),
+    createdAt: integer('created_at').notNull(),
+    settledAt: integer('settled_at'),
+  },
+  (t) => [uniqueIndex('kartra_verifications_event_idx').on(t.eventId), index('kartra_verifications_due_idx').on(t.status, t.nextAttemptAt), index('kartra_verifications_site_idx').on(t.siteId, t.status)],
+);
+
+// Reconciles of a whole site with Kartra (scheduled or from the CLI): what each found, for the admin to review.
+export const reconcileRuns = sqliteTable(
+  'reconcile_runs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    // schedule, cli or admin
+    trigger: text('trigger').notNull(),
+    startedAt: integer('started_at').notNull(),
+    finishedAt: integer('finished_at'),
+    membersChecked: integer('members_checked').notNull().default(0),
+    differenceCount: integer('difference_count').notNull().default(0),
+    fixedCount: integer('fixed_count').notNull().default(0),
+    error: text('error'),
+    // JSON array of the differences found (domain/reconcile).
+    differences: text('differences').notNull().default('[]'),
+  },
+  (t) => [index('reconcile_runs_site_idx').on(t.siteId, t.id)],
 );

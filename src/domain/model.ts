@@ -26,6 +26,10 @@ export interface Site {
   tagAccess: boolean;
   /** Whether Kartra membership events move access on this site (mapped membership levels only). */
   membershipAccess: boolean;
+  /** Whether purchases and rebills not authenticated by an IPN secret wait for Kartra's API to confirm them. */
+  verifyWithKartra: boolean;
+  /** How often the site's members are reconciled with Kartra on a schedule; 0: never. */
+  reconcileEveryHours: number;
   createdAt: Date;
 }
 

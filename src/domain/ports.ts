@@ -22,6 +22,7 @@ import type {
   WebhookEventSummary,
   WebhookSecret,
 } from './model';
+import type { KartraCredentialRecord, ReconcileDifference, ReconcileRun, ReconcileTrigger, VerificationJob } from './kartra-account/kartra-account-model';
 import type { DeliveryAttempt, MessageType, NotificationEndpoint, NotificationType, OutboxMessage, OutboxStatus } from './notifications/notification-model';
 
 /** Interfaces the domain needs; db/ implements them. Every method that reads site data takes the site id. */
@@ -37,7 +38,7 @@ export interface SiteRepository {
   list(siteIds: number[] | 'all'): Promise<Site[]>;
   update(
     siteId: number,
-    changes: Partial<Pick<Site, 'name' | 'publicUrl' | 'kartraEnabled' | 'ipnSecretHash' | 'moneyChannels' | 'graceDays' | 'cancelMode' | 'secretGraceHours' | 'quietFeedHours' | 'rawBodyRetentionDays' | 'tagAccess' | 'membershipAccess'>>,
+    changes: Partial<Pick<Site, 'name' | 'publicUrl' | 'kartraEnabled' | 'ipnSecretHash' | 'moneyChannels' | 'graceDays' | 'cancelMode' | 'secretGraceHours' | 'quietFeedHours' | 'rawBodyRetentionDays' | 'tagAccess' | 'membershipAccess' | 'verifyWithKartra' | 'reconcileEveryHours'>>,
   ): Promise<void>;
 }
 
@@ -339,6 +340,9 @@ export interface Repositories {
   retention: RawBodyRetentionRepository;
   notificationEndpoints: NotificationEndpointRepository;
   outbox: OutboxRepository;
+  kartraCredentials: KartraCredentialRepository;
+  verifications: VerificationQueueRepository;
+  reconcileRuns: ReconcileRunRepository;
 }
 
 /**
@@ -544,4 +548,40 @@ export interface KartraApi {
   getLead(credentials: KartraApiCredentials, lead: KartraLeadRef): Promise<KartraApiResult<KartraLead | null>>;
   /** The lead's payment transactions, oldest first; null when Kartra has no such lead. */
   transactionsOfLead(credentials: KartraApiCredentials, lead: KartraLeadRef): Promise<KartraApiResult<KartraTransaction[] | null>>;
+}
+
+export interface KartraCredentialRepository {
+  find(siteId: number): Promise<KartraCredentialRecord | null>;
+  /** Inserts or replaces the site's credentials; a replacement forgets the last check (it was of the old ones). */
+  save(record: Pick<KartraCredentialRecord, 'siteId' | 'appId' | 'apiKeyHint' | 'sealed'> & { at: Date }): Promise<void>;
+  recordCheck(siteId: number, check: { at: Date; ok: boolean; message: string }): Promise<void>;
+  delete(siteId: number): Promise<void>;
+}
+
+export interface VerificationQueueRepository {
+  /** Queues the event for confirmation, due at `at`; an event queued before (re-applied) starts over, pending. */
+  enqueue(siteId: number, eventId: number, at: Date): Promise<void>;
+  /**
+   * Claims up to `limit` pending jobs due at `now` whose lease has run out (or that none holds), leasing them until
+   * `leaseUntil`; across sites. One caller at a time per job, also with several instances (FOR UPDATE SKIP LOCKED).
+   */
+  claimDue(now: Date, leaseUntil: Date, limit: number): Promise<VerificationJob[]>;
+  /** Records an attempt's outcome and releases the lease. */
+  settle(jobId: number, outcome: Pick<VerificationJob, 'status' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'settledAt'>): Promise<void>;
+  findByEvent(siteId: number, eventId: number): Promise<VerificationJob | null>;
+  countPending(siteId: number): Promise<number>;
+}
+
+export interface ReconcileRunRepository {
+  start(siteId: number, trigger: ReconcileTrigger, at: Date): Promise<number>;
+  finish(
+    siteId: number,
+    runId: number,
+    result: { finishedAt: Date; membersChecked: number; differences: ReconcileDifference[]; fixedCount: number; error: string | null },
+  ): Promise<void>;
+  findById(siteId: number, runId: number): Promise<ReconcileRun | null>;
+  /** Newest first. */
+  list(siteId: number, limit: number): Promise<ReconcileRun[]>;
+  /** Sites with a reconcile schedule (every N hours) whose newest run started N hours or more before `now`, or that never ran. */
+  dueSites(now: Date): Promise<number[]>;
 }

@@ -23,10 +23,13 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** Seals the Kartra credentials of test apps on both engines (PostgreSQL has no generated key). */
+export const TEST_SECRETS_KEY = 'test-only-secrets-key-0123456789abcdef';
+
 /** The real app, composed as in production, on a fresh database of the engine under test (see storage.ts). */
 export async function buildTestApp(env: Record<string, string> = {}, options: { logLines?: string[] } = {}): Promise<TestApp> {
   const database = await createEmptyDatabase();
-  const config = loadConfig({ ...database.env, PUBLIC_URL: 'https://members.example.com', LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0', ...env });
+  const config = loadConfig({ ...database.env, PUBLIC_URL: 'https://members.example.com', LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0', SECRETS_KEY: TEST_SECRETS_KEY, ...env });
   const clock = new FixedClock();
   // With `logLines`, every line the service logs (at trace level) is kept there, for tests that search the log.
   const logger = options.logLines ? createLogger('trace', { write: (line: string) => void options.logLines?.push(line) }) : createLogger('silent');

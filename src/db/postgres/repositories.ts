@@ -4,6 +4,7 @@ import { createAdminSessionRepository, createAdminUserRepository } from './admin
 import { createAssetFactRepository, createAssetRepository } from './asset-repositories';
 import type { PgDb } from './database';
 import { createPaymentFactRepository, createWebhookEventRepository } from './event-repositories';
+import { createKartraCredentialRepository, createReconcileRunRepository, createVerificationQueueRepository } from './kartra-account-repositories';
 import { createGrantRepository } from './grant-repository';
 import { createMemberRepository, createProductRepository } from './member-repositories';
 import { createNotificationEndpointRepository, createOutboxRepository } from './notification-repositories';
@@ -59,6 +60,9 @@ export function createPgRepositories(db: PgDb, beforeCall: () => void = () => un
     retention: createRawBodyRetentionRepository(db),
     notificationEndpoints: createNotificationEndpointRepository(db),
     outbox: createOutboxRepository(db),
+    kartraCredentials: createKartraCredentialRepository(db),
+    verifications: createVerificationQueueRepository(db),
+    reconcileRuns: createReconcileRunRepository(db),
   };
   return Object.fromEntries(Object.entries(repositories).map(([name, repository]) => [name, withDriverErrors(repository as object, beforeCall)])) as unknown as Repositories;
 }

@@ -29,6 +29,8 @@ export const sites = pgTable('sites', {
   rawBodyRetentionDays: integer('raw_body_retention_days').notNull().default(90),
   tagAccess: boolean('tag_access').notNull().default(true),
   membershipAccess: boolean('membership_access').notNull().default(true),
+  verifyWithKartra: boolean('verify_with_kartra').notNull().default(false),
+  reconcileEveryHours: integer('reconcile_every_hours').notNull().default(0),
   createdAt: ms('created_at').notNull(),
 });
 
@@ -478,4 +480,58 @@ export const notificationAttempts = pgTable(
     error: text('error'),
   },
   (t) => [index('notification_attempts_outbox_idx').on(t.outboxId)],
+);
+
+export const kartraCredentials = pgTable('kartra_credentials', {
+  siteId: integer('site_id')
+    .primaryKey()
+    .references(() => sites.id, { onDelete: 'cascade' }),
+  appId: text('app_id').notNull(),
+  apiKeyHint: text('api_key_hint').notNull(),
+  sealed: text('sealed').notNull(),
+  createdAt: ms('created_at').notNull(),
+  updatedAt: ms('updated_at').notNull(),
+  lastCheckedAt: ms('last_checked_at'),
+  lastCheckOk: boolean('last_check_ok'),
+  lastCheckMessage: text('last_check_message'),
+});
+
+export const kartraVerifications = pgTable(
+  'kartra_verifications',
+  {
+    id: bigId('id').primaryKey().generatedByDefaultAsIdentity(),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    eventId: bigId('event_id')
+      .notNull()
+      .references(() => webhookEvents.id, { onDelete: 'cascade' }),
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ms('next_attempt_at').notNull(),
+    lockedUntil: ms('locked_until'),
+    lastError: text('last_error'),
+    createdAt: ms('created_at').notNull(),
+    settledAt: ms('settled_at'),
+  },
+  (t) => [uniqueIndex('kartra_verifications_event_idx').on(t.eventId), index('kartra_verifications_due_idx').on(t.status, t.nextAttemptAt), index('kartra_verifications_site_idx').on(t.siteId, t.status)],
+);
+
+export const reconcileRuns = pgTable(
+  'reconcile_runs',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    trigger: text('trigger').notNull(),
+    startedAt: ms('started_at').notNull(),
+    finishedAt: ms('finished_at'),
+    membersChecked: integer('members_checked').notNull().default(0),
+    differenceCount: integer('difference_count').notNull().default(0),
+    fixedCount: integer('fixed_count').notNull().default(0),
+    error: text('error'),
+    differences: text('differences').notNull().default('[]'),
+  },
+  (t) => [index('reconcile_runs_site_idx').on(t.siteId, t.id)],
 );
