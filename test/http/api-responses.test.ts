@@ -3,6 +3,7 @@ import addFormats from 'ajv-formats';
 import request from 'supertest';
 import type { HttpMethod, OpenApiDocument, SchemaObject } from '../../src/http/admin/openapi';
 import { ipnFixtureBody, listFixtures, outboundFixture } from '../support/kartra-fixtures';
+import { startFakeKartra, type FakeKartra } from '../support/fake-kartra';
 import { NotificationReceiver } from '../support/notification-receiver';
 import { injectInsertFault } from '../support/raw-sql';
 import { buildTestApp, type TestApp } from '../support/test-app';
@@ -59,17 +60,23 @@ interface Call {
 
 describe('every answer of the admin API matches the OpenAPI document it serves', () => {
   let t: TestApp;
+  let kartra: FakeKartra;
   let document: OpenApiDocument;
   let validatorFor: ReturnType<typeof responseValidators>;
   /** `METHOD template status` of every answer checked, to show that every route was driven. */
   const checked = new Set<string>();
+  const kartraCredentials = { appId: 'AppWatercolor1', apiKey: 'api-key-for-the-document-5e21', apiPassword: 'api-password-for-the-document-77' };
 
   beforeAll(async () => {
-    t = await buildTestApp();
+    kartra = await startFakeKartra(kartraCredentials);
+    t = await buildTestApp({ KARTRA_API_URL: kartra.url });
     document = (await request(t.app).get('/api/v1/openapi.json').expect(200)).body as OpenApiDocument;
     validatorFor = responseValidators(document);
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await t.close();
+    await kartra.close();
+  });
 
   /** Sends one request to a documented route, expects `status`, and checks the body against the document. */
   async function call(method: HttpMethod, template: string, status: number, options: Call = {}): Promise<request.Response> {
@@ -121,6 +128,22 @@ describe('every answer of the admin API matches the OpenAPI document it serves',
     const hook = new URL(rotated.body.webhookUrl as string).pathname;
     expect(hook).not.toBe(hookPath);
     const [, , , siteKey, secret] = hook.split('/');
+
+    // Kartra API credentials against the fake Kartra, and the settings that need them.
+    const credentialsPath = '/api/v1/sites/{siteId}/kartra/credentials';
+    expect((await call('get', credentialsPath, 200, { params: { siteId } })).body).toEqual({ credentials: null, canStoreCredentials: true });
+    await call('put', '/api/v1/sites/{siteId}/kartra', 409, { params: { siteId }, body: { verifyWithKartra: true } });
+    await call('put', credentialsPath, 422, { params: { siteId }, body: { appId: ' ', apiKey: kartraCredentials.apiKey, apiPassword: '' } });
+    await call('put', credentialsPath, 200, { params: { siteId }, body: kartraCredentials });
+    const tested = await call('post', `${credentialsPath}/test`, 200, { params: { siteId } });
+    expect(tested.body.ok).toBe(true);
+    await call('get', credentialsPath, 200, { params: { siteId } });
+    const verifying = await call('put', '/api/v1/sites/{siteId}/kartra', 200, { params: { siteId }, body: { verifyWithKartra: true, reconcileEveryHours: 24 } });
+    expect(verifying.body.settings).toMatchObject({ verifyWithKartra: true, reconcileEveryHours: 24 });
+    await call('delete', credentialsPath, 409, { params: { siteId } });
+    await call('put', '/api/v1/sites/{siteId}/kartra', 200, { params: { siteId }, body: { verifyWithKartra: false, reconcileEveryHours: 0 } });
+    await call('delete', credentialsPath, 204, { params: { siteId } });
+    await call('put', '/api/v1/sites/{siteId}/kartra', 422, { params: { siteId }, body: { reconcileEveryHours: 721 } });
 
     // Kartra's story arrives, Outbound and IPN, after one event failed on the way in.
     await call('post', '/api/v1/sites/{siteId}/mappings', 201, { params: { siteId }, body: { productId: '558475', levelIds: [levels.Foundations] } });

@@ -36,6 +36,8 @@ async function buildPopulatedSite(t: TestApp, name: string, productId: string): 
   const tag = await t.api.post(`/sites/${site.siteId}/asset-mappings`, { kind: 'tag', tagName: `${name} VIP`, levelIds: [site.levels.Foundations] }).expect(201);
   const endpoint = await t.api.post(`/sites/${site.siteId}/notification-endpoints`, { url: `https://hooks.${name.toLowerCase()}.example.com/in`, eventTypes: ['access.granted'] }).expect(201);
   const message = await t.api.post(`/sites/${site.siteId}/notification-endpoints/${endpoint.body.id}/test`).expect(202);
+  // Saved Kartra API credentials, for an intruder to read, replace, test or remove.
+  await t.api.put(`/sites/${site.siteId}/kartra/credentials`, { appId: `${name}App`, apiKey: `${name.toLowerCase()}-api-key-1234`, apiPassword: `${name.toLowerCase()}-api-password` }).expect(200);
   return {
     site,
     ids: {
@@ -57,6 +59,7 @@ const API_BODIES: Record<string, (ids: SiteIds) => object> = {
   'POST /api/v1/sites/:siteId/levels': () => ({ name: 'Intruder level' }),
   'PATCH /api/v1/sites/:siteId/levels/:levelId': () => ({ name: 'Renamed by an intruder' }),
   'PUT /api/v1/sites/:siteId/kartra': () => ({ enabled: false, ipnSecret: 'intruder' }),
+  'PUT /api/v1/sites/:siteId/kartra/credentials': () => ({ appId: 'IntruderApp', apiKey: 'intruder-api-key-0000', apiPassword: 'intruder-password' }),
   'POST /api/v1/sites/:siteId/mappings': (ids) => ({ productId: '777', levelIds: [ids.levelId], applyToPast: true }),
   'POST /api/v1/sites/:siteId/asset-mappings': (ids) => ({ key: ids.key, levelIds: [ids.levelId], applyToPast: true }),
   'POST /api/v1/sites/:siteId/members/:memberId/grants': (ids) => ({ levelId: ids.levelId }),

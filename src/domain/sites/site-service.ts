@@ -5,6 +5,7 @@ import type { AccessLevel, CancelMode, MoneyChannels, Site, WebhookSecret } from
 import type { Clock, Repositories, RunInTransaction, Tx } from '../ports';
 import { generateSecret, hashSecret } from '../secrets';
 import { requirePublicUrl } from './public-url';
+import { RECONCILE_EVERY_HOURS_MAX } from './reconcile-hours';
 import { countOf } from '../wording';
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -29,6 +30,10 @@ export interface IntegrationState {
   /** Whether mapped Kartra tags and membership levels grant and revoke access (Site.tagAccess, Site.membershipAccess). */
   tagAccess: boolean;
   membershipAccess: boolean;
+  /** Money events from the Outbound API (and IPN without a checked secret) wait for Kartra's confirmation. */
+  verifyWithKartra: boolean;
+  /** Every N hours the site's members are compared with Kartra's records; 0 is off. */
+  reconcileEveryHours: number;
 }
 
 export type SiteService = ReturnType<typeof createSiteService>;
@@ -84,6 +89,8 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
       publicUrl: site.publicUrl,
       tagAccess: site.tagAccess,
       membershipAccess: site.membershipAccess,
+      verifyWithKartra: site.verifyWithKartra,
+      reconcileEveryHours: site.reconcileEveryHours,
     };
   }
 
@@ -126,6 +133,8 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
       rawBodyRetentionDays?: number;
       tagAccess?: boolean;
       membershipAccess?: boolean;
+      verifyWithKartra?: boolean;
+      reconcileEveryHours?: number;
     },
   ): Promise<IntegrationState> {
     const changes: Parameters<typeof repos.sites.update>[1] = {};
@@ -140,6 +149,9 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
     if (settings.rawBodyRetentionDays !== undefined) changes.rawBodyRetentionDays = settings.rawBodyRetentionDays;
     if (settings.tagAccess !== undefined) changes.tagAccess = settings.tagAccess;
     if (settings.membershipAccess !== undefined) changes.membershipAccess = settings.membershipAccess;
+    if (settings.verifyWithKartra === true && !site.verifyWithKartra) await requireCredentialsForVerify(site);
+    if (settings.verifyWithKartra !== undefined) changes.verifyWithKartra = settings.verifyWithKartra;
+    if (settings.reconcileEveryHours !== undefined) changes.reconcileEveryHours = requireReconcileHours(settings.reconcileEveryHours);
     await repos.sites.update(site.id, changes);
     const updated = await repos.sites.findById(site.id);
     if (!updated) throw new NotFoundError('site', site.id);
@@ -152,6 +164,20 @@ export function createSiteService({ repos, clock, transaction, publicUrl }: { re
     throw new InvalidInputError('money events from IPN only need an IPN secret', [
       { path: 'moneyChannels', message: 'set the IPN secret_key first: only IPN posts carrying it can then grant or revoke access' },
     ]);
+  }
+
+  /**
+   * Verify-by-callback asks Kartra about every purchase: without credentials to ask with, each would wait and then be
+   * rejected, so switching it on needs them saved first.
+   */
+  async function requireCredentialsForVerify(site: Site): Promise<void> {
+    if (await repos.kartraCredentials.find(site.id)) return;
+    throw new ConflictError('verify-by-callback needs the site’s Kartra API credentials: save them first, then switch it on');
+  }
+
+  function requireReconcileHours(hours: number): number {
+    if (Number.isInteger(hours) && hours >= 0 && hours <= RECONCILE_EVERY_HOURS_MAX) return hours;
+    throw new InvalidInputError('the reconcile schedule is out of range', [{ path: 'reconcileEveryHours', message: `0 (off) or a whole number of hours from 1 to ${RECONCILE_EVERY_HOURS_MAX}` }]);
   }
 
   async function createLevel(site: Site, name: string): Promise<AccessLevel> {

@@ -32,6 +32,7 @@ import {
 import type * as Wire from './response-schemas';
 import type { Presented } from './response-schemas';
 import { createAdminExportRouter } from './export-routes';
+import { addKartraAccountRoutes } from './kartra-account-routes';
 import { addNotificationRoutes } from './notification-routes';
 import type { AppServices } from './services';
 
@@ -103,6 +104,7 @@ export function createAdminApiRouter(services: AppServices): Router {
   router.post('/sites/:siteId/kartra/rotate', async (req, res) => {
     res.json(presentIntegration(await sites.rotateSecret(await siteFromPath(sites, req, res))));
   });
+  addKartraAccountRoutes(router, services);
 
   // Mappings and discovery
   router.post('/sites/:siteId/mappings', async (req, res) => {

@@ -3,6 +3,7 @@ import { PRODUCT_ID_PATTERN } from '../../domain/mapping/product-id';
 import { EVENT_STATUSES, MONEY_CHANNELS } from '../../domain/model';
 import { NOTIFICATION_TYPES } from '../../domain/notifications/notification-model';
 import { GRACE_DAYS_MAX, GRACE_DAYS_MIN } from '../../domain/sites/grace-days';
+import { RECONCILE_EVERY_HOURS_MAX } from '../../domain/sites/reconcile-hours';
 import { publicUrlInput } from '../public-url-input';
 
 /**
@@ -12,6 +13,9 @@ import { publicUrlInput } from '../public-url-input';
 
 const MONEY_CHANNELS_DESCRIPTION =
   'Which deliveries may move money-driven access. `any`: purchases, refunds and cancels from the Outbound API and IPN. `ipn_with_secret`: only IPN posts carrying the IPN secret_key; Outbound money events are then stored as `rejected` (tags, lists and other events are still taken).';
+
+const VERIFY_DESCRIPTION =
+  "Verify-by-callback: purchases and rebills from the Outbound API, and IPN posts without a checked secret_key, grant only once Kartra confirms them (the lead's transactions); refunds and cancels apply at once. Switching it on needs the site's Kartra API credentials saved (409 otherwise).";
 
 const name = z.string().trim().min(1, 'required').max(200);
 const id = z.coerce.number().int().positive();
@@ -54,6 +58,14 @@ export const UpdateIntegration = z
     rawBodyRetentionDays: z.number().int().min(1).max(3650).optional(),
     tagAccess: z.boolean().optional().describe('Off: tag events are stored as `ignored`.'),
     membershipAccess: z.boolean().optional().describe('Off: membership events are stored as `ignored`.'),
+    verifyWithKartra: z.boolean().optional().describe(VERIFY_DESCRIPTION),
+    reconcileEveryHours: z
+      .number()
+      .int()
+      .min(0)
+      .max(RECONCILE_EVERY_HOURS_MAX)
+      .optional()
+      .describe(`Compare the site's members with Kartra's records every this many hours (1 to ${RECONCILE_EVERY_HOURS_MAX}); 0 switches the schedule off.`),
   })
   .refine((value) => Object.keys(value).length > 0, 'nothing to change')
   .describe('At least one field.');
@@ -160,3 +172,13 @@ export const NotificationMessageQuery = z.object({
   limit: pageLimit,
   cursor: pageCursor.optional(),
 });
+
+// Kartra API credentials. Caps only: the service trims and checks what is required (kartra-account-service.ts).
+const credentialText = z.string().max(500);
+export const SaveKartraCredentials = z
+  .object({
+    appId: credentialText.describe('The App ID from Kartra (My Integrations > API).'),
+    apiKey: credentialText.describe('The API key; stored sealed, never shown again (only its last 4 characters).'),
+    apiPassword: credentialText.describe('The API password; stored sealed, never shown again.'),
+  })
+  .describe('Replaces any saved credentials and forgets their last test.');

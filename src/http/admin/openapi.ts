@@ -16,6 +16,7 @@ import {
   ReapplyMany,
   ReplayNotifications,
   RotateEndpointSecret,
+  SaveKartraCredentials,
   UpdateIntegration,
   UpdateNotificationEndpoint,
 } from './admin-schemas';
@@ -87,6 +88,10 @@ const COMPONENT_SCHEMAS = {
   Integration: Wire.Integration,
   IntegrationWithHealth: Wire.IntegrationWithHealth,
   UpdateIntegration,
+  KartraCredentials: Wire.KartraCredentials,
+  KartraCredentialsState: Wire.KartraCredentialsState,
+  SaveKartraCredentials,
+  KartraConnectionTest: Wire.KartraConnectionTest,
   Mapping: Wire.Mapping,
   MappingList: Wire.MappingList,
   CreateMapping,
@@ -251,13 +256,45 @@ const paths: Record<string, PathItemObject> = {
       description: 'Enabling for the first time creates the webhook secret: the answer is the only one that shows the full `webhookUrl`.',
       parameters: [siteId],
       requestBody: body('UpdateIntegration'),
-      responses: { '200': ok('The integration.', 'Integration'), ...errors('401', '404', '422') },
+      responses: {
+        '200': ok('The integration.', 'Integration'),
+        '409': errorResponse('`verifyWithKartra: true` while no Kartra API credentials are saved (`conflict`).'),
+        ...errors('401', '404', '422'),
+      },
     }),
   },
   '/api/v1/sites/{siteId}/kartra/rotate': {
     post: operation('kartra', 'rotateWebhookSecret', 'Issue a new webhook URL; the old one works for the grace period', {
       parameters: [siteId],
       responses: { '200': ok('The integration with the new full `webhookUrl`.', 'Integration'), ...errors('401', '404') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/kartra/credentials': {
+    get: operation('kartra', 'getKartraCredentials', 'Which Kartra API credentials are saved (App ID, key hint, last test), never the key or password', {
+      parameters: [siteId],
+      responses: { '200': ok('The saved credentials (null when none) and whether they can be stored.', 'KartraCredentialsState'), ...errors('401', '404') },
+    }),
+    put: operation('kartra', 'saveKartraCredentials', "Save the site's Kartra API credentials, replacing any", {
+      description:
+        'Sealed with AES-256-GCM under SECRETS_KEY before they are stored; the key and password are never answered or logged again. Replacing them forgets the last test (it was of the old ones).',
+      parameters: [siteId],
+      requestBody: body('SaveKartraCredentials'),
+      responses: {
+        '200': ok('What is saved: the App ID and key hint, never the key or password.', 'KartraCredentials'),
+        '409': errorResponse('SECRETS_KEY is not set (PostgreSQL), so nothing can be sealed (`conflict`).'),
+        ...errors('401', '404', '422'),
+      },
+    }),
+    delete: operation('kartra', 'removeKartraCredentials', "Forget the site's Kartra API credentials", {
+      parameters: [siteId],
+      responses: { '204': { description: 'Removed (or none were saved).' }, '409': errorResponse('Verify-by-callback is on and needs them: switch it off first (`conflict`).'), ...errors('401', '404') },
+    }),
+  },
+  '/api/v1/sites/{siteId}/kartra/credentials/test': {
+    post: operation('kartra', 'testKartraConnection', 'Test the saved credentials with one account-wide read from Kartra', {
+      description: 'The outcome is an answer, not an error: `ok: false` carries what Kartra said (or that none are saved, or that they must be entered again). It is kept as the last test.',
+      parameters: [siteId],
+      responses: { '200': ok('What Kartra answered.', 'KartraConnectionTest'), ...errors('401', '404') },
     }),
   },
   '/api/v1/sites/{siteId}/mappings': {
@@ -517,7 +554,7 @@ export const adminApiDocument: OpenApiDocument = {
   tags: [
     { name: 'sites', description: 'Sites (one database holds several).' },
     { name: 'levels', description: "The membership site's own access levels." },
-    { name: 'kartra', description: 'The Kartra integration: webhook URL, secret rotation, settings.' },
+    { name: 'kartra', description: 'The Kartra integration: webhook URL, secret rotation, settings, API credentials.' },
     { name: 'mappings', description: 'Kartra products, tags and membership levels mapped to levels, and discovered ones.' },
     { name: 'members', description: 'Members, effective levels, manual grants.' },
     { name: 'events', description: 'The webhook event log, re-apply, and what needs attention.' },

@@ -1,3 +1,4 @@
+import type { KartraCredentialsView } from '../../domain/kartra-account/kartra-account-service';
 import type { EndpointView } from '../../domain/notifications/notification-service';
 import type { DeliveryAttempt, OutboxMessage } from '../../domain/notifications/notification-model';
 import { readableBody } from '../../domain/webhook-events/delivered-body';
@@ -50,7 +51,20 @@ export const presentIntegration = (state: IntegrationState): Presented<typeof Wi
     secretGraceHours: state.secretGraceHours,
     tagAccess: state.tagAccess,
     membershipAccess: state.membershipAccess,
+    verifyWithKartra: state.verifyWithKartra,
+    reconcileEveryHours: state.reconcileEveryHours,
   },
+});
+
+export const presentKartraCredentials = (view: KartraCredentialsView): Presented<typeof Wire.KartraCredentials> => ({
+  appId: view.appId,
+  apiKeyHint: view.apiKeyHint,
+  savedAt: view.savedAt,
+  lastCheckedAt: view.lastCheckedAt,
+  lastCheckOk: view.lastCheckOk,
+  lastCheckMessage: view.lastCheckMessage,
+  problem: view.problem,
+  problemMessage: view.problemMessage,
 });
 
 export const presentToken = (token: ApiToken) => ({

@@ -64,6 +64,8 @@ const IntegrationSettings = z.strictObject({
   secretGraceHours: integer,
   tagAccess: z.boolean().describe('Whether mapped Kartra tags grant and revoke access (on by default).'),
   membershipAccess: z.boolean().describe('Whether mapped Kartra membership levels grant and revoke access (on by default).'),
+  verifyWithKartra: z.boolean().describe('Verify-by-callback: money events that could be forged wait for Kartra to confirm them (off by default).'),
+  reconcileEveryHours: integer.describe("How often the site's members are compared with Kartra's records, in hours; 0: no schedule."),
 });
 
 const integrationFields = {
@@ -390,6 +392,30 @@ export const DeliveryAttempt = z.strictObject({
 });
 export const NotificationDetail = z.strictObject({ ...notificationFields, deliveries: z.array(DeliveryAttempt).describe('Every attempt, oldest first.') });
 export const NotificationsRequeued = z.strictObject({ requeued: integer.describe('How many messages were queued again.') });
+
+// A site's Kartra API credentials (domain/kartra-account/kartra-account-service.ts): never the key or password.
+export const KartraCredentials = z.strictObject({
+  appId: z.string(),
+  apiKeyHint: z.string().describe('The last 4 characters of the API key, to tell which key is saved.'),
+  savedAt: dateTime,
+  lastCheckedAt: dateTime.nullable().describe('The last connection test (or a call Kartra refused them on); null after saving.'),
+  lastCheckOk: z.boolean().nullable(),
+  lastCheckMessage: z.string().nullable(),
+  problem: z
+    .enum(['sealed_with_other_key', 'no_secrets_key'])
+    .nullable()
+    .describe('Why they cannot be used now: sealed with another SECRETS_KEY (enter them again), or SECRETS_KEY is not set. null when usable.'),
+  problemMessage: z.string().nullable(),
+});
+export const KartraCredentialsState = z.strictObject({
+  credentials: KartraCredentials.nullable().describe('null when none are saved.'),
+  canStoreCredentials: z.boolean().describe('false on PostgreSQL without SECRETS_KEY: saving is refused with 409 until it is set.'),
+});
+export const KartraConnectionTest = z.strictObject({
+  ok: z.boolean(),
+  message: z.string().describe("What Kartra said (its own error message on a refusal), or why it was not asked."),
+  checkedAt: dateTime,
+});
 
 /** What presenters and handlers hand to res.json: times as Dates, which JSON writes as the ISO strings above. */
 export type Presented<S extends z.ZodType> = z.output<S>;
