@@ -71,6 +71,8 @@ const API_BODIES: Record<string, (ids: SiteIds) => object> = {
 
 const PAGE_FORMS: Record<string, (ids: SiteIds) => Record<string, string>> = {
   'POST /admin/sites/:siteId/kartra/settings': () => ({ graceDays: '3', cancelMode: 'period_end', ipnSecret: 'intruder', publicUrl: 'https://evil.example.com' }),
+  'POST /admin/sites/:siteId/kartra/credentials': () => ({ appId: 'IntruderApp', apiKey: 'intruder-api-key-0000', apiPassword: 'intruder-password' }),
+  'POST /admin/sites/:siteId/kartra/api-settings': () => ({ verifyWithKartra: 'on', reconcileEveryHours: '1' }),
   'POST /admin/sites/:siteId/mappings': (ids) => ({ productId: '777', levelIds: String(ids.levelId), applyToPast: 'on', confirm: 'on' }),
   'POST /admin/sites/:siteId/mappings/:productId/delete': () => ({ grants: 'revoke' }),
   'POST /admin/sites/:siteId/members/:memberId/grants': (ids) => ({ levelId: String(ids.levelId) }),

@@ -3,6 +3,7 @@ import { isProductId, PRODUCT_ID_PATTERN } from '../../domain/mapping/product-id
 import { MONEY_CHANNELS } from '../../domain/model';
 import { NOTIFICATION_TYPES } from '../../domain/notifications/notification-model';
 import { GRACE_DAYS_MAX, GRACE_DAYS_MIN } from '../../domain/sites/grace-days';
+import { RECONCILE_EVERY_HOURS_MAX } from '../../domain/sites/reconcile-hours';
 import type { EventLogFilter } from '../../domain/webhook-events/event-log-service';
 import { publicUrlInput } from '../public-url-input';
 
@@ -101,6 +102,19 @@ export const SettingsForm = z.object({
   accessSwitches: z.literal('shown').optional().catch(undefined),
   tagAccess: checkbox,
   membershipAccess: checkbox,
+});
+
+/** Caps only: the service trims and names each missing field (kartra-account-service.ts). */
+const credentialField = z.string().max(500, 'at most 500 characters').default('');
+export const KartraCredentialsForm = z.object({ appId: credentialField, apiKey: credentialField, apiPassword: credentialField });
+
+const RECONCILE_RANGE = `0 (off) or 1 to ${RECONCILE_EVERY_HOURS_MAX} hours`;
+export const KartraApiSettingsForm = z.object({
+  verifyWithKartra: checkbox,
+  reconcileEveryHours: z.preprocess(
+    (value) => blankToUndefined(value) ?? '0',
+    z.coerce.number({ error: 'a whole number of hours' }).int('a whole number of hours').min(0, RECONCILE_RANGE).max(RECONCILE_EVERY_HOURS_MAX, RECONCILE_RANGE),
+  ),
 });
 
 export const LevelForm = z.object({ name: z.string().trim().min(1, 'give the level a name').max(200, 'at most 200 characters') });

@@ -5,7 +5,7 @@ import type { AppServices } from '../admin/services';
 import { parseInput } from '../parse-input';
 import { atLeast, formatTime, plural, pluralAtLeast } from './format';
 import type { FormProblem, PageKit } from './page-kit';
-import { SettingsForm } from './page-schemas';
+import { KartraApiSettingsForm, KartraCredentialsForm, SettingsForm } from './page-schemas';
 import { outcomeCounts } from './view-models';
 
 /** "3 items", or "1000+ items" when a count stopped at its cap. */
@@ -15,7 +15,7 @@ function attentionLabel(counts: { total: number; totalIsLowerBound: boolean }) {
 
 /** The App Station: the admin's sites, a site's integrations, the Kartra page and the needs-attention list. */
 export function createSitePages(services: AppServices, kit: PageKit): Router {
-  const { sites, eventLog, attention } = services;
+  const { sites, eventLog, attention, kartraAccount } = services;
   const router = Router();
 
   router.get('/', async (_req, res) => {
@@ -39,8 +39,20 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
     });
   });
 
-  async function renderKartra(req: Request, res: Response, site: Site, state: IntegrationState, extra: { problem?: FormProblem; typed?: Record<string, unknown>; notice?: string } = {}) {
+  /** What one of the Kartra page's forms brings back: its problem and what was typed (never a key or password). */
+  interface KartraPageExtra {
+    problem?: FormProblem;
+    typed?: Record<string, unknown>;
+    notice?: string;
+    credentialsProblem?: FormProblem;
+    typedAppId?: string;
+    apiSettingsProblem?: FormProblem;
+    typedApiSettings?: { verifyWithKartra: boolean; reconcileEveryHours: string };
+  }
+
+  async function renderKartra(req: Request, res: Response, site: Site, state: IntegrationState, extra: KartraPageExtra = {}) {
     const timeZone = kit.timeZoneOf(res);
+    const credentials = await kartraAccount.describeCredentials(site);
     const health = await eventLog.health(site, services.clock.now());
     const attentionCounts = await kit.attentionCounts(res, site);
     const urlForChecks = state.webhookUrl ?? state.webhookUrlMasked;
@@ -93,8 +105,25 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
           membershipAccess: 'accessSwitches' in typed ? typed.membershipAccess === 'on' : state.membershipAccess,
         },
         problem: extra.problem ?? null,
+        kartraApi: {
+          canStore: kartraAccount.canStoreCredentials,
+          credentials: credentials && {
+            appId: credentials.appId,
+            apiKeyHint: credentials.apiKeyHint,
+            savedAt: formatTime(credentials.savedAt, timeZone),
+            lastCheck: credentials.lastCheckedAt && { at: formatTime(credentials.lastCheckedAt, timeZone), ok: credentials.lastCheckOk === true, message: credentials.lastCheckMessage ?? '' },
+            problemMessage: credentials.problemMessage,
+          },
+          // Right after "Test connection", its result is shown as the page's answer, not only as the stored last test.
+          justTested: req.query.tested === '1' && credentials?.lastCheckedAt ? credentials.lastCheckOk === true : null,
+          appId: extra.typedAppId ?? credentials?.appId ?? '',
+          problem: extra.credentialsProblem ?? null,
+          settingsProblem: extra.apiSettingsProblem ?? null,
+          verifyWithKartra: extra.typedApiSettings?.verifyWithKartra ?? state.verifyWithKartra,
+          reconcileEveryHours: extra.typedApiSettings?.reconcileEveryHours ?? String(state.reconcileEveryHours),
+        },
       },
-      extra.problem?.status ?? 200,
+      extra.problem?.status ?? extra.credentialsProblem?.status ?? extra.apiSettingsProblem?.status ?? 200,
     );
   }
 
@@ -102,6 +131,9 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
     enabled: 'The Kartra integration is on. Kartra’s events are received at the URL you copied when it was first enabled.',
     disabled: 'The Kartra integration is off. Kartra’s posts are refused until you enable it again; nothing already received is lost.',
     saved: 'Settings saved.',
+    'credentials-saved': 'Kartra API credentials saved. The key and password are stored sealed and are not shown again; test the connection to check them.',
+    'credentials-removed': 'Kartra API credentials removed.',
+    'api-settings-saved': 'Kartra API settings saved.',
   };
 
   router.get('/sites/:siteId/kartra', async (req, res) => {
@@ -154,6 +186,53 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
             moneyChannels: body.moneyChannels,
             ...(body.accessSwitches === 'shown' ? { accessSwitches: true, tagAccess: body.tagAccess, membershipAccess: body.membershipAccess } : {}),
           },
+        }),
+    );
+  });
+
+  router.post('/sites/:siteId/kartra/credentials', async (req, res) => {
+    const site = await kit.siteOf(req, res);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    await kit.handleForm(
+      async () => {
+        await kartraAccount.saveCredentials(site, parseInput(KartraCredentialsForm, body));
+        res.redirect(303, `/admin/sites/${site.id}/kartra?notice=credentials-saved#kartra-api`);
+      },
+      // Only the App ID comes back into the form: a key or password is never written into a page.
+      async (problem) => renderKartra(req, res, site, await sites.integrationState(site), { credentialsProblem: problem, typedAppId: typeof body.appId === 'string' ? body.appId : '' }),
+    );
+  });
+
+  router.post('/sites/:siteId/kartra/credentials/test', async (req, res) => {
+    const site = await kit.siteOf(req, res);
+    // The outcome is stored on the credentials, so the page after the redirect shows it (and a reload does not re-test).
+    await kartraAccount.testConnection(site);
+    res.redirect(303, `/admin/sites/${site.id}/kartra?tested=1#kartra-api`);
+  });
+
+  router.post('/sites/:siteId/kartra/credentials/remove', async (req, res) => {
+    const site = await kit.siteOf(req, res);
+    await kit.handleForm(
+      async () => {
+        await kartraAccount.removeCredentials(site);
+        res.redirect(303, `/admin/sites/${site.id}/kartra?notice=credentials-removed#kartra-api`);
+      },
+      async (problem) => renderKartra(req, res, site, await sites.integrationState(site), { credentialsProblem: problem }),
+    );
+  });
+
+  router.post('/sites/:siteId/kartra/api-settings', async (req, res) => {
+    const site = await kit.siteOf(req, res);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    await kit.handleForm(
+      async () => {
+        const input = parseInput(KartraApiSettingsForm, body);
+        await sites.updateSettings(site, { verifyWithKartra: input.verifyWithKartra, reconcileEveryHours: input.reconcileEveryHours });
+        res.redirect(303, `/admin/sites/${site.id}/kartra?notice=api-settings-saved#kartra-api`);
+      },
+      async (problem) => renderKartra(req, res, site, await sites.integrationState(site), {
+          apiSettingsProblem: problem,
+          typedApiSettings: { verifyWithKartra: body.verifyWithKartra === 'on', reconcileEveryHours: typeof body.reconcileEveryHours === 'string' ? body.reconcileEveryHours : '' },
         }),
     );
   });
