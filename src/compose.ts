@@ -11,7 +11,7 @@ import { createAttentionService } from './domain/attention/attention-service';
 import { createAssetMappingService } from './domain/mapping/asset-mapping-service';
 import { createProductMappingService } from './domain/mapping/product-mapping-service';
 import { createMemberService } from './domain/members/member-service';
-import type { Clock, NotificationSender } from './domain/ports';
+import type { Clock, KartraApi, NotificationSender } from './domain/ports';
 import { createSiteService } from './domain/sites/site-service';
 import { createSecretBox, type SecretBox } from './domain/secret-box';
 import { createTokenService } from './domain/tokens/token-service';
@@ -26,6 +26,8 @@ import { createNotificationService } from './domain/notifications/notification-s
 import { createNotifier } from './domain/notifications/notifier';
 import { createOutboxWorker } from './domain/notifications/outbox-worker';
 import { createFetchSender } from './outbound/fetch-sender';
+import { createKartraApiClient } from './outbound/kartra-api-client';
+import { createKartraAccountService } from './domain/kartra-account/kartra-account-service';
 
 /**
  * The box that seals the sites' Kartra credentials: SECRETS_KEY when set. Without it, a SQLite install (one process
@@ -57,6 +59,8 @@ export interface ComposeOptions {
   logger?: Logger;
   /** How notifications are POSTed; Node's fetch unless a test brings another. */
   sender?: NotificationSender;
+  /** Kartra's inbound API; the client over fetch at KARTRA_API_URL unless a test brings another. */
+  kartraApi?: KartraApi;
 }
 
 /** The composition root: the one place that wires db, domain and http together. */
@@ -66,6 +70,8 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   const database = await openStorage(config);
   const { repos, transaction } = database;
   const secretBox = resolveSecretBox(config, database.engine, logger);
+  const kartraApi = options.kartraApi ?? createKartraApiClient({ url: config.kartraApiUrl, timeoutMs: config.kartraApiTimeoutMs, timeZone: config.kartraTimeZone });
+  const kartraAccount = createKartraAccountService({ repos, clock, secretBox, kartraApi });
   const notifier = createNotifier({ clock });
   const access = createAccessService({ repos, clock, transaction, notifier });
   const intake = createIntakeService({ repos, clock, transaction, access, notifier, kartraTimeZone: config.kartraTimeZone, maxContentBytes: config.webhookBodyLimitBytes });
@@ -84,10 +90,11 @@ export async function composeServices(config: Config, options: ComposeOptions = 
     eventLog: createEventLogService({ repos }),
     admins: createAdminAuthService({ repos, clock }),
     notifications: createNotificationService({ repos, clock, transaction, notifier }),
+    kartraAccount,
   };
   const retention = createRetentionService({ repos, clock, transaction });
   const outboxWorker = createOutboxWorker({ repos, clock, transaction, sender: options.sender ?? createFetchSender(), policy: config.notifyRetryPolicy });
-  return { services, database, logger, retention, outboxWorker, secretBox };
+  return { services, database, logger, retention, outboxWorker };
 }
 
 /** Retention is a daily-scale rule; checking it hourly keeps the sweep cheap. */

@@ -3,6 +3,7 @@ import type { AdminAuthService } from '../../domain/admins/admin-auth-service';
 import type { AccessService } from '../../domain/access/access-service';
 import type { AttentionService } from '../../domain/attention/attention-service';
 import type { ProductMappingService } from '../../domain/mapping/product-mapping-service';
+import type { KartraAccountService } from '../../domain/kartra-account/kartra-account-service';
 import type { MemberService } from '../../domain/members/member-service';
 import type { NotificationService } from '../../domain/notifications/notification-service';
 import type { Clock } from '../../domain/ports';
@@ -25,5 +26,6 @@ export interface AppServices {
   attention: AttentionService;
   admins: AdminAuthService;
   notifications: NotificationService;
+  kartraAccount: KartraAccountService;
 }
 
