@@ -164,6 +164,12 @@ export async function composeApp(config: Config, options: ComposeOptions = {}) {
     } catch (error) {
       logger.error({ err: describeError(error) }, 'raw body pruning failed');
     }
+    try {
+      const notificationsPruned = await retention.pruneSettledNotifications(config.notifyRetentionDays);
+      if (notificationsPruned > 0) logger.info({ notificationsPruned }, 'settled notifications past retention pruned');
+    } catch (error) {
+      logger.error({ err: describeError(error) }, 'notification pruning failed');
+    }
   }
 
   /** A sweep still running when the next tick comes (a large backlog) is not started twice. */

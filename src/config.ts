@@ -59,6 +59,8 @@ const ConfigSchema = z
     NOTIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
     NOTIFY_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5000),
     NOTIFY_RETRY_CAP_MS: z.coerce.number().int().min(1).default(60 * 60 * 1000),
+    // Delivered and dead notifications (and their delivery logs) are deleted this many days after they settled.
+    NOTIFY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
     // Kartra's inbound API, called to test a site's credentials, confirm purchases (verify) and reconcile.
     KARTRA_API_URL: z.url({ protocol: /^https?$/ }).default('https://app.kartra.com/api'),
     KARTRA_API_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(120).default(15),
@@ -93,6 +95,7 @@ const ConfigSchema = z
     headersTimeoutSeconds: env.HEADERS_TIMEOUT_SECONDS,
     hookRateLimit: { burst: env.HOOK_RATE_BURST, perSecond: env.HOOK_RATE_PER_SECOND },
     notifyPollIntervalMs: env.NOTIFY_POLL_INTERVAL_MS,
+    notifyRetentionDays: env.NOTIFY_RETENTION_DAYS,
     notifyRetryPolicy: {
       maxAttempts: env.NOTIFY_MAX_ATTEMPTS,
       baseDelayMs: env.NOTIFY_RETRY_BASE_MS,

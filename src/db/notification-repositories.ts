@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { NotificationEndpointRepository, OutboxRepository } from '../domain/ports';
 import type { Db } from './database';
 import { endpointChangeColumns, toDeliveryAttempt, toEndpoint, toOutboxMessage } from './notification-rows';
@@ -94,6 +94,25 @@ export function createOutboxRepository(db: Db): Sync<OutboxRepository> {
         .groupBy(o.status)
         .all();
       return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+    },
+    listDead: (siteId, since, limit) =>
+      db
+        .select()
+        .from(o)
+        .where(and(eq(o.siteId, siteId), eq(o.status, 'dead'), gte(o.createdAt, toMs(since))))
+        .orderBy(desc(o.createdAt), desc(o.id))
+        .limit(limit)
+        .all()
+        .map(toOutboxMessage),
+    // A settled message's next_attempt_at is when it settled (settle() sets it to the moment of delivery or death),
+    // so the due index (status, next_attempt_at) finds the old ones without reading the rest.
+    pruneSettled: (settledBefore, limit) => {
+      const old = db
+        .select({ id: o.id })
+        .from(o)
+        .where(and(inArray(o.status, ['delivered', 'dead']), lt(o.nextAttemptAt, toMs(settledBefore))))
+        .limit(limit);
+      return db.delete(o).where(sql`${o.id} in ${old}`).run().changes;
     },
     recordAttempt: ({ attemptedAt, ...rest }) => {
       db.insert(notificationAttempts)

@@ -472,6 +472,13 @@ export interface OutboxRepository {
   /** Makes messages pending again, due at `now`, with their attempts counted from zero; returns how many. */
   requeue(siteId: number, filter: { outboxId: number } | { endpointId: number; createdSince: Date }, now: Date): Promise<number>;
   countByStatus(siteId: number, endpointId: number): Promise<Partial<Record<OutboxStatus, number>>>;
+  /** Dead letters of the site's endpoints created at or after `since`, newest first. */
+  listDead(siteId: number, since: Date, limit: number): Promise<OutboxMessage[]>;
+  /**
+   * Deletes up to `limit` delivered or dead messages settled before `settledBefore` (their attempts go with them),
+   * across sites; returns how many. Pending messages are never pruned, however old.
+   */
+  pruneSettled(settledBefore: Date, limit: number): Promise<number>;
   recordAttempt(attempt: Omit<DeliveryAttempt, 'id'>): Promise<void>;
   /** Oldest first. */
   attemptsFor(siteId: number, outboxId: number): Promise<DeliveryAttempt[]>;

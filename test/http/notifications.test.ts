@@ -4,6 +4,7 @@ import { postIpn } from '../support/factories';
 import { ipnFixtureBody, outboundFixture } from '../support/kartra-fixtures';
 import { NotificationReceiver, verifyNotification } from '../support/notification-receiver';
 import { injectInsertFault } from '../support/raw-sql';
+import { createAdmin, signIn } from '../support/admin-pages';
 import { buildTestApp, type TestApp } from '../support/test-app';
 
 const ALL_TYPES = ['member.created', 'access.granted', 'access.revoked', 'access.past_due', 'event.failed'];
@@ -155,6 +156,51 @@ describe('signed notifications to the host site, through the outbox', () => {
     await deliverAll();
     expect(receiver.received.at(-1)).toMatchObject({ answered: 200 });
     expect(receiver.received.at(-1)?.headers['webhook-id']).toBe(dead[0].webhookId);
+  });
+
+  it('lists a dead letter under Needs attention, on the badge and the page, until it is resent and delivered', async () => {
+    const endpoint = await createEndpoint(['access.granted']);
+    receiver.failNext(100);
+    await postOutbound(t, site.hookPath, outboundFixture('11-buy_product.one-time.sam.json')).expect(200);
+    await deliverAll();
+    const report = (await t.api.get(`/sites/${site.siteId}/attention`).expect(200)).body;
+    expect(report.deadNotifications).toMatchObject({ count: 1, countIsLowerBound: false, windowDays: 30 });
+    expect(report.deadNotifications.latest[0]).toMatchObject({ endpointId: endpoint.id, endpointUrl: receiverUrl, type: 'access.granted', lastError: 'answered HTTP 500' });
+    expect(report.total).toBe(1);
+
+    await createAdmin(t, 'owner@example.com', [site.siteId]);
+    const { agent } = await signIn(t, 'owner@example.com');
+    const page = (await agent.get(`/admin/sites/${site.siteId}/attention`).expect(200)).text;
+    expect(page).toContain('Notifications that gave up (1)');
+    expect(page).toContain(`href="/admin/sites/${site.siteId}/notifications/${endpoint.id}"`);
+
+    receiver.failNext(0);
+    const [dead] = (await t.api.get(`/sites/${site.siteId}/notification-endpoints/${endpoint.id}/messages?status=dead`).expect(200)).body.messages;
+    await t.api.post(`/sites/${site.siteId}/notification-endpoints/${endpoint.id}/messages/${dead.id}/resend`).expect(202);
+    await deliverAll();
+    expect((await t.api.get(`/sites/${site.siteId}/attention`).expect(200)).body.deadNotifications.count).toBe(0);
+  });
+
+  it('prunes delivered and dead messages with their attempts after NOTIFY_RETENTION_DAYS, and keeps pending ones', async () => {
+    const endpoint = await createEndpoint(['access.granted', 'access.revoked', 'member.created']);
+    await postOutbound(t, site.hookPath, outboundFixture('11-buy_product.one-time.sam.json')).expect(200);
+    await deliverAll();
+    const settled = await t.scalar("select count(*) from notification_outbox where status = 'delivered'");
+    expect(settled).toBeGreaterThan(0);
+    // 29 days on, a refund's notification waits (the receiver is down); the delivered ones are not old enough yet.
+    t.clock.advanceMs(29 * 24 * 60 * 60 * 1000);
+    receiver.failNext(100);
+    await postOutbound(t, site.hookPath, outboundFixture('12-refund_product.sam.json')).expect(200);
+    await t.composed.outboxWorker.runOnce();
+    expect(await t.composed.retention.pruneSettledNotifications(30)).toBe(0);
+
+    t.clock.advanceMs(2 * 24 * 60 * 60 * 1000);
+    expect(await t.composed.retention.pruneSettledNotifications(30)).toBe(settled);
+    expect(await t.scalar("select count(*) from notification_outbox where status = 'delivered'")).toBe(0);
+    expect(await t.scalar('select count(*) from notification_attempts where outbox_id not in (select id from notification_outbox)')).toBe(0);
+    const pending = (await t.api.get(`/sites/${site.siteId}/notification-endpoints/${endpoint.id}/messages?status=pending`).expect(200)).body.messages;
+    expect(pending).toHaveLength(1);
+    expect(pending[0]).toMatchObject({ type: 'access.revoked' });
   });
 
   it('reports a refund as access.revoked, only to endpoints subscribed to it, in the same transaction as the revoke', async () => {

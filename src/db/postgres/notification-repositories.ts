@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { NotificationEndpointRepository, OutboxRepository } from '../../domain/ports';
 import { endpointChangeColumns, toDeliveryAttempt, toEndpoint, toOutboxMessage } from '../notification-rows';
 import { toMs, toMsOrNull } from '../time-columns';
@@ -100,6 +100,25 @@ export function createOutboxRepository(db: PgDb): OutboxRepository {
         .where(and(eq(o.siteId, siteId), eq(o.endpointId, endpointId)))
         .groupBy(o.status);
       return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+    },
+    listDead: async (siteId, since, limit) =>
+      (
+        await db
+          .select()
+          .from(o)
+          .where(and(eq(o.siteId, siteId), eq(o.status, 'dead'), gte(o.createdAt, toMs(since))))
+          .orderBy(desc(o.createdAt), desc(o.id))
+          .limit(limit)
+      ).map(toOutboxMessage),
+    // As on SQLite: a settled message's next_attempt_at is when it settled, so the due index finds the old ones.
+    pruneSettled: async (settledBefore, limit) => {
+      const old = db
+        .select({ id: o.id })
+        .from(o)
+        .where(and(inArray(o.status, ['delivered', 'dead']), lt(o.nextAttemptAt, toMs(settledBefore))))
+        .limit(limit);
+      const deleted = await db.delete(o).where(sql`${o.id} in ${old}`).returning({ id: o.id });
+      return deleted.length;
     },
     recordAttempt: async ({ attemptedAt, ...rest }) => {
       await db.insert(notificationAttempts).values({ ...rest, attemptedAt: toMs(attemptedAt) });

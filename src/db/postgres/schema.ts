@@ -462,7 +462,12 @@ export const notificationOutbox = pgTable(
     createdAt: ms('created_at').notNull(),
     deliveredAt: ms('delivered_at'),
   },
-  (t) => [index('notification_outbox_due_idx').on(t.status, t.nextAttemptAt), index('notification_outbox_endpoint_idx').on(t.siteId, t.endpointId, t.id)],
+  (t) => [
+    index('notification_outbox_due_idx').on(t.status, t.nextAttemptAt),
+    index('notification_outbox_endpoint_idx').on(t.siteId, t.endpointId, t.id),
+    // The site's dead letters for Needs attention, newest first, without reading its delivered messages.
+    index('notification_outbox_site_status_idx').on(t.siteId, t.status, t.createdAt),
+  ],
 );
 
 export const notificationAttempts = pgTable(

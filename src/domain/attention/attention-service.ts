@@ -17,6 +17,12 @@ export const EVENT_COUNT_CAP = 1000;
  * log and the member's history; a chargeback from last year is not something to act on today.
  */
 export const CHARGEBACK_WINDOW_DAYS = 30;
+/**
+ * Dead letters stay on the list this long: a notification that never reached the host site means the site may have
+ * missed an access change, which a replay from the endpoint's page repairs; older ones are in the delivery log (and
+ * pruned with it after NOTIFY_RETENTION_DAYS).
+ */
+export const DEAD_LETTER_WINDOW_DAYS = 30;
 /** Failed payments read for past due, at most: only those within the grace period can still be past due. */
 const PAST_DUE_SCAN_LIMIT = 1000;
 
@@ -46,6 +52,20 @@ export interface CappedCount {
   countIsLowerBound: boolean;
 }
 
+export interface DeadLetterItem {
+  outboxId: number;
+  endpointId: number;
+  endpointUrl: string;
+  type: string;
+  createdAt: Date;
+  lastError: string | null;
+}
+
+export interface DeadLetterAttention extends CappedCount {
+  latest: DeadLetterItem[];
+  windowDays: number;
+}
+
 export interface EventAttention extends CappedCount {
   latest: { id: number; receivedAt: Date; summary: string | null; error: string | null }[];
 }
@@ -58,6 +78,8 @@ export interface AttentionCounts {
   /** Up to EVENT_COUNT_CAP. */
   failedEvents: CappedCount;
   rejectedEvents: CappedCount;
+  /** Up to LIST_LIMIT, as many as the page lists. */
+  deadNotifications: CappedCount;
   unmappedProducts: number;
   quietFeed: boolean;
   total: number;
@@ -72,6 +94,8 @@ export interface AttentionReport {
   chargebackWindowDays: number;
   failedEvents: EventAttention;
   rejectedEvents: EventAttention;
+  /** Notifications to the site's endpoints that gave up, of the last `windowDays` days. */
+  deadNotifications: DeadLetterAttention;
   unmappedProducts: DiscoveredProduct[];
   quietFeed: { quiet: boolean; lastEventAt: Date | null; thresholdHours: number };
   /** How many things are listed: what a badge shows. */
@@ -122,6 +146,9 @@ export function createAttentionService({ repos, clock, mappings }: { repos: Repo
   const recentChargebacks = (site: Site, now: Date) =>
     repos.facts.listByKind(site.id, 'chargeback', { since: new Date(now.getTime() - CHARGEBACK_WINDOW_DAYS * DAY_MS), limit: LIST_LIMIT + 1 });
 
+  /** One more than listed, as for chargebacks. */
+  const recentDeadLetters = (site: Site, now: Date) => repos.outbox.listDead(site.id, new Date(now.getTime() - DEAD_LETTER_WINDOW_DAYS * DAY_MS), LIST_LIMIT + 1);
+
   const listedCount = (found: number): CappedCount => ({ count: Math.min(found, LIST_LIMIT), countIsLowerBound: found > LIST_LIMIT });
 
   async function eventCount(site: Site, status: 'failed' | 'rejected'): Promise<CappedCount> {
@@ -138,7 +165,7 @@ export function createAttentionService({ repos, clock, mappings }: { repos: Repo
   }
 
   function summed(parts: Omit<AttentionCounts, 'total' | 'totalIsLowerBound'>): AttentionCounts {
-    const capped = [parts.chargebacks, parts.failedEvents, parts.rejectedEvents];
+    const capped = [parts.chargebacks, parts.failedEvents, parts.rejectedEvents, parts.deadNotifications];
     const total = parts.pastDue + parts.unmappedProducts + (parts.quietFeed ? 1 : 0) + capped.reduce((sum, part) => sum + part.count, 0);
     return { ...parts, total, totalIsLowerBound: capped.some((part) => part.countIsLowerBound) };
   }
@@ -151,6 +178,7 @@ export function createAttentionService({ repos, clock, mappings }: { repos: Repo
       chargebacks: listedCount((await recentChargebacks(site, now)).length),
       failedEvents: await eventCount(site, 'failed'),
       rejectedEvents: await eventCount(site, 'rejected'),
+      deadNotifications: listedCount((await recentDeadLetters(site, now)).length),
       unmappedProducts: await mappings.discoveredWithEvents(site),
       quietFeed: (await quietFeed(site, now)).quiet,
     });
@@ -184,12 +212,27 @@ export function createAttentionService({ repos, clock, mappings }: { repos: Repo
     const failedEvents = await eventsWithStatus(site, 'failed');
     const rejectedEvents = await eventsWithStatus(site, 'rejected');
     const pastDueList = await pastDue(site, now, true);
+    const deadLetters = await recentDeadLetters(site, now);
+    const endpointUrls = new Map(deadLetters.length > 0 ? (await repos.notificationEndpoints.list(site.id)).map((endpoint) => [endpoint.id, endpoint.url]) : []);
+    const deadNotifications: DeadLetterAttention = {
+      ...listedCount(deadLetters.length),
+      windowDays: DEAD_LETTER_WINDOW_DAYS,
+      latest: deadLetters.slice(0, LIST_LIMIT).map((message) => ({
+        outboxId: message.id,
+        endpointId: message.endpointId,
+        endpointUrl: endpointUrls.get(message.endpointId) ?? '',
+        type: message.type,
+        createdAt: message.createdAt,
+        lastError: message.lastError,
+      })),
+    };
     const unmappedProducts = (await mappings.discovered(site)).filter((product) => product.eventCount > 0);
     const { total, totalIsLowerBound } = summed({
       pastDue: pastDueList.length,
       chargebacks: listedCount(chargebackFacts.length),
       failedEvents,
       rejectedEvents,
+      deadNotifications,
       unmappedProducts: unmappedProducts.length,
       quietFeed: feed.quiet,
     });
@@ -199,6 +242,7 @@ export function createAttentionService({ repos, clock, mappings }: { repos: Repo
       chargebackWindowDays: CHARGEBACK_WINDOW_DAYS,
       failedEvents,
       rejectedEvents,
+      deadNotifications,
       unmappedProducts,
       quietFeed: feed,
       total,

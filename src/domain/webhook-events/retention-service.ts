@@ -28,5 +28,20 @@ export function createRetentionService({ repos, clock, transaction }: { repos: R
     return { sitesChecked: sites.length, bodiesPruned };
   }
 
-  return { pruneRawBodies };
+  /**
+   * Forgets notifications delivered or given up more than `retentionDays` ago, with their delivery attempts: the
+   * outbox gains a row per endpoint for every access change, so without this it grows with the ledger's history for
+   * good. Pending messages are kept whatever their age (they still owe a delivery).
+   */
+  async function pruneSettledNotifications(retentionDays: number): Promise<number> {
+    const settledBefore = new Date(clock.now().getTime() - retentionDays * DAY_MS);
+    let pruned = 0;
+    for (;;) {
+      const batch = await transaction((tx) => tx.outbox.pruneSettled(settledBefore, BATCH_SIZE));
+      pruned += batch;
+      if (batch < BATCH_SIZE) return pruned;
+    }
+  }
+
+  return { pruneRawBodies, pruneSettledNotifications };
 }

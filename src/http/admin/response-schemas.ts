@@ -322,6 +322,21 @@ export const Attention = z.strictObject({
   chargebackWindowDays: integer.describe('Chargebacks of this many days are listed, newest first.'),
   failedEvents: EventAttention,
   rejectedEvents: EventAttention,
+  deadNotifications: z.strictObject({
+    count: integer.describe('Listed, at most 50.'),
+    countIsLowerBound: z.boolean().describe('There are more than `count`.'),
+    windowDays: integer.describe('Dead letters created in this many days are listed, newest first.'),
+    latest: z.array(
+      z.strictObject({
+        outboxId: integer,
+        endpointId: integer,
+        endpointUrl: z.string(),
+        type: z.string(),
+        createdAt: dateTime,
+        lastError: z.string().nullable(),
+      }),
+    ),
+  }).describe('Notifications to the site\'s endpoints that gave up after their attempts (dead letters); replay them from the endpoint.'),
   unmappedProducts: z.array(DiscoveredProduct),
   quietFeed: z.strictObject({ quiet: z.boolean(), lastEventAt: dateTime.nullable(), thresholdHours: integer }),
   total: integer.describe('How many things are listed: what a badge shows.'),

@@ -253,6 +253,11 @@ export function createSitePages(services: AppServices, kit: PageKit): Router {
         buyers: pluralAtLeast(product.buyerCount, product.countsCapped, 'buyer'),
       })),
       chargebackWindowDays: report.chargebackWindowDays,
+      deadLetters: {
+        count: atLeast(report.deadNotifications.count, report.deadNotifications.countIsLowerBound),
+        windowDays: report.deadNotifications.windowDays,
+        items: report.deadNotifications.latest.map((item) => ({ ...item, createdAt: formatTime(item.createdAt, timeZone) })),
+      },
       pastDue: report.pastDue.map((item) => ({ ...item, failedAt: formatTime(item.failedAt, timeZone), graceEndsAt: formatTime(item.graceEndsAt, timeZone) })),
       chargebacks: report.chargebacks.map((item) => ({ ...item, occurredAt: formatTime(item.occurredAt, timeZone) })),
       quietFeed: { quiet: report.quietFeed.quiet, lastEventAt: formatTime(report.quietFeed.lastEventAt, timeZone), thresholdHours: report.quietFeed.thresholdHours },

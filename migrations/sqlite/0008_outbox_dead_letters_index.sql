@@ -1,0 +1,1 @@
+CREATE INDEX `notification_outbox_site_status_idx` ON `notification_outbox` (`site_id`,`status`,`created_at`);
