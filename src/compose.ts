@@ -13,7 +13,7 @@ import { createProductMappingService } from './domain/mapping/product-mapping-se
 import { createMemberService } from './domain/members/member-service';
 import type { Clock, KartraApi, NotificationSender } from './domain/ports';
 import { createSiteService } from './domain/sites/site-service';
-import { createSecretBox, type SecretBox } from './domain/secret-box';
+import { createSecretBox, storedSecretCodec, type SecretBox } from './domain/secret-box';
 import { createTokenService } from './domain/tokens/token-service';
 import { createEventLogService } from './domain/webhook-events/event-log-service';
 import { createIntakeService } from './domain/webhook-events/intake-service';
@@ -89,11 +89,11 @@ export async function composeServices(config: Config, options: ComposeOptions = 
     access,
     eventLog: createEventLogService({ repos }),
     admins: createAdminAuthService({ repos, clock }),
-    notifications: createNotificationService({ repos, clock, transaction, notifier }),
+    notifications: createNotificationService({ repos, clock, transaction, notifier, secrets: storedSecretCodec(secretBox) }),
     kartraAccount,
   };
   const retention = createRetentionService({ repos, clock, transaction });
-  const outboxWorker = createOutboxWorker({ repos, clock, transaction, sender: options.sender ?? createFetchSender(), policy: config.notifyRetryPolicy });
+  const outboxWorker = createOutboxWorker({ repos, clock, transaction, sender: options.sender ?? createFetchSender(), secrets: storedSecretCodec(secretBox), policy: config.notifyRetryPolicy });
   return { services, database, logger, retention, outboxWorker };
 }
 

@@ -52,3 +52,29 @@ export function createSecretBox(keyMaterial: string): SecretBox {
     },
   };
 }
+
+/** Whether a stored value is one `seal` made (rather than a secret stored in clear before sealing existed). */
+export function isSealed(stored: string): boolean {
+  return stored.startsWith(`${VERSION}.`) && stored.split('.').length === 5;
+}
+
+/**
+ * How a secret the service signs with is kept: sealed when there is a box, as issued when there is none (a
+ * PostgreSQL install without SECRETS_KEY). Values stored in clear before sealing existed still read, and are sealed
+ * the next time they are written (a rotation).
+ */
+export interface StoredSecretCodec {
+  store(plain: string): string;
+  read(stored: string): string;
+}
+
+export function storedSecretCodec(box: SecretBox | null): StoredSecretCodec {
+  return {
+    store: (plain) => (box ? box.seal(plain) : plain),
+    read: (stored) => {
+      if (!isSealed(stored)) return stored;
+      if (!box) throw new Error('this secret is sealed, and SECRETS_KEY is not set to open it');
+      return box.open(stored);
+    },
+  };
+}

@@ -203,6 +203,30 @@ describe('signed notifications to the host site, through the outbox', () => {
     expect(pending[0]).toMatchObject({ type: 'access.revoked' });
   });
 
+  it('keeps signing secrets sealed at rest, still signs with one stored in clear before sealing, and seals it on rotation', async () => {
+    const endpoint = await createEndpoint(['access.granted']);
+    const [row] = await t.query<{ secret: string }>('select secret from notification_endpoints where id = ?', [endpoint.id]);
+    expect(row?.secret).toMatch(/^v1\./);
+    expect(row?.secret).not.toContain(endpoint.secret.slice(6));
+
+    // An endpoint created before secrets were sealed: its secret is in the table as issued.
+    const legacySecret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    await t.query('update notification_endpoints set secret = ? where id = ? returning id', [legacySecret, endpoint.id]);
+    await postOutbound(t, site.hookPath, outboundFixture('11-buy_product.one-time.sam.json')).expect(200);
+    await deliverAll();
+    expect(verifyNotification(legacySecret, receivedAt(0)).type).toBe('access.granted');
+
+    const rotated = (await t.api.post(`/sites/${site.siteId}/notification-endpoints/${endpoint.id}/rotate-secret`, {}).expect(200)).body as { secret: string };
+    const [after] = await t.query<{ secret: string; previous_secret: string }>('select secret, previous_secret from notification_endpoints where id = ?', [endpoint.id]);
+    expect(after?.secret).toMatch(/^v1\./);
+    expect(after?.previous_secret).toMatch(/^v1\./);
+    await t.api.post(`/sites/${site.siteId}/notification-endpoints/${endpoint.id}/test`, {}).expect(202);
+    await deliverAll();
+    // Both signatures verify: the new secret's and, during the grace period, the old one's.
+    expect(verifyNotification(rotated.secret, receivedAt(1)).type).toBe('notification.test');
+    expect(verifyNotification(legacySecret, receivedAt(1)).type).toBe('notification.test');
+  });
+
   it('reports a refund as access.revoked, only to endpoints subscribed to it, in the same transaction as the revoke', async () => {
     const revokedOnly = await createEndpoint(['access.revoked']);
     await postOutbound(t, site.hookPath, outboundFixture('11-buy_product.one-time.sam.json')).expect(200);

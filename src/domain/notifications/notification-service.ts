@@ -1,6 +1,7 @@
 import { InvalidInputError, NotFoundError } from '../errors';
 import type { Site } from '../model';
 import type { Clock, Repositories, RunInTransaction } from '../ports';
+import type { StoredSecretCodec } from '../secret-box';
 import { checkEndpointUrl } from './endpoint-url';
 import type { DeliveryAttempt, NotificationEndpoint, NotificationType, OutboxMessage, OutboxStatus } from './notification-model';
 import type { Notifier } from './notifier';
@@ -23,7 +24,20 @@ export interface EndpointView {
 
 export type NotificationService = ReturnType<typeof createNotificationService>;
 
-export function createNotificationService({ repos, clock, transaction, notifier }: { repos: Repositories; clock: Clock; transaction: RunInTransaction; notifier: Notifier }) {
+export function createNotificationService({
+  repos,
+  clock,
+  transaction,
+  notifier,
+  secrets,
+}: {
+  repos: Repositories;
+  clock: Clock;
+  transaction: RunInTransaction;
+  notifier: Notifier;
+  /** Seals the signing secrets at rest (SECRETS_KEY); they are shown once, in the answer that made them. */
+  secrets: StoredSecretCodec;
+}) {
   function requireUrl(url: string): string {
     const checked = checkEndpointUrl(url);
     if (!checked.ok) throw new InvalidInputError('the endpoint URL breaks a rule', [{ path: 'url', message: checked.rule }]);
@@ -50,7 +64,7 @@ export function createNotificationService({ repos, clock, transaction, notifier 
       url: requireUrl(input.url),
       description: input.description ?? '',
       eventTypes: [...new Set(input.eventTypes)],
-      secret,
+      secret: secrets.store(secret),
       createdAt: clock.now(),
     });
     return { endpoint: await view(endpoint), secret };
@@ -88,8 +102,9 @@ export function createNotificationService({ repos, clock, transaction, notifier 
     const endpoint = await requireEndpoint(site, endpointId);
     const secret = generateSigningSecret();
     await repos.notificationEndpoints.update(site.id, endpointId, {
-      secret,
-      previousSecret: graceHours > 0 ? endpoint.secret : null,
+      secret: secrets.store(secret),
+      // Kept in its stored form: sealed, or (stored before sealing existed) sealed now.
+      previousSecret: graceHours > 0 ? secrets.store(secrets.read(endpoint.secret)) : null,
       previousSecretValidUntil: graceHours > 0 ? new Date(clock.now().getTime() + graceHours * HOUR_MS) : null,
     });
     return { endpoint: await getEndpoint(site, endpointId), secret };

@@ -1,5 +1,6 @@
 import type { Clock, NotificationSender, Repositories, RunInTransaction } from '../ports';
 import type { NotificationEndpoint, OutboxMessage } from './notification-model';
+import type { StoredSecretCodec } from '../secret-box';
 import { signedHeaders } from './signature';
 
 export interface RetryPolicy {
@@ -23,10 +24,19 @@ export function retryDelayMs(policy: RetryPolicy, failedAttempts: number, random
   return Math.round(exponential * (0.5 + random() / 2));
 }
 
-/** The secrets an attempt is signed with: the current one, and the one it replaced while its grace lasts. */
+/** The secrets an attempt is signed with, as stored: the current one, and the one it replaced while its grace lasts. */
 export function signingSecrets(endpoint: NotificationEndpoint, now: Date): string[] {
   const previousValid = endpoint.previousSecret && endpoint.previousSecretValidUntil && endpoint.previousSecretValidUntil.getTime() > now.getTime();
   return previousValid && endpoint.previousSecret ? [endpoint.secret, endpoint.previousSecret] : [endpoint.secret];
+}
+
+/** The signing secrets opened, or why they cannot be (sealed with another SECRETS_KEY): an attempt that fails. */
+function openedSecrets(secrets: StoredSecretCodec, stored: string[]): { ok: true; secrets: string[] } | { ok: false; error: string } {
+  try {
+    return { ok: true, secrets: stored.map((secret) => secrets.read(secret)) };
+  } catch (error) {
+    return { ok: false, error: `the signing secret cannot be opened: ${error instanceof Error ? error.message : String(error)}` };
+  }
 }
 
 export interface WorkerPass {
@@ -48,6 +58,7 @@ export function createOutboxWorker({
   clock,
   transaction,
   sender,
+  secrets,
   policy = DEFAULT_RETRY_POLICY,
   random = Math.random,
   batchSize = 20,
@@ -56,6 +67,7 @@ export function createOutboxWorker({
   clock: Clock;
   transaction: RunInTransaction;
   sender: NotificationSender;
+  secrets: StoredSecretCodec;
   policy?: RetryPolicy;
   random?: () => number;
   batchSize?: number;
@@ -69,10 +81,13 @@ export function createOutboxWorker({
     let statusCode: number | null = null;
     let error: string | null;
     let durationMs = 0;
+    const opened = endpoint ? openedSecrets(secrets, signingSecrets(endpoint, startedAt)) : null;
     if (!endpoint || !endpoint.enabled) {
       error = 'endpoint disabled; not sent';
+    } else if (opened && !opened.ok) {
+      error = opened.error;
     } else {
-      const headers = signedHeaders(signingSecrets(endpoint, startedAt), message.messageId, startedAt, message.payload);
+      const headers = signedHeaders(opened?.secrets ?? [], message.messageId, startedAt, message.payload);
       const started = performance.now();
       const result = await sender.post(endpoint.url, headers, message.payload, policy.timeoutMs);
       durationMs = Math.round(performance.now() - started);
