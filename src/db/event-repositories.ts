@@ -3,7 +3,7 @@ import type { EventStatus } from '../domain/model';
 import type { EventPerson, EventQuery, PaymentFactRepository, WebhookEventRepository } from '../domain/ports';
 import type { Sync } from './sync';
 import type { Db } from './database';
-import { COMPARABLE_ASSET_EVENT_STATUSES, outcomeColumns, paymentFactColumns, periodIndex, toEventRecord, toEventSummary, toPaymentFact } from './event-rows';
+import { COMPARABLE_ASSET_EVENT_STATUSES, groupBySource, outcomeColumns, paymentFactColumns, periodIndex, toEventRecord, toEventSummary, toPaymentFact } from './event-rows';
 import { definedEntries, placeholderSet, preparedByColumns } from './prepared';
 import { eventFingerprints, paymentFacts, webhookEvents } from './schema';
 import { toDate, toMs } from './time-columns';
@@ -480,6 +480,18 @@ export function createPaymentFactRepository(db: Db): Sync<PaymentFactRepository>
       insertFact.run(paymentFactColumns(fact));
     },
     forSource: (siteId, sourceKey) => factsForSource.all({ siteId, sourceKey }).map(toPaymentFact),
+    forSources: (siteId, sourceKeys) =>
+      groupBySource(
+        sourceKeys.length === 0
+          ? []
+          : db
+              .select()
+              .from(paymentFacts)
+              .where(and(eq(paymentFacts.siteId, siteId), inArray(paymentFacts.sourceKey, [...new Set(sourceKeys)])))
+              .orderBy(asc(paymentFacts.occurredAt), asc(paymentFacts.id))
+              .all()
+              .map(toPaymentFact),
+      ),
     findPaymentByTransaction: (siteId, transactionId) => {
       const row = paymentByTransaction.get({ siteId, transactionId });
       return row ? toPaymentFact(row) : null;

@@ -168,3 +168,14 @@ export function periodIndex(column: SQL | { getSQL(): SQL }, starts: Date[]): SQ
   const branches = bounds.map((ms, index) => sql`when ${column} >= ${sql.raw(String(ms))} then ${sql.raw(String(index))}`).reverse();
   return sql<number>`case ${sql.join(branches, sql` `)} end`;
 }
+
+/** Facts grouped by source, keeping the order they were read in (occurred at, then id). */
+export function groupBySource(facts: PaymentFact[]): Map<string, PaymentFact[]> {
+  const grouped = new Map<string, PaymentFact[]>();
+  for (const fact of facts) {
+    const list = grouped.get(fact.sourceKey);
+    if (list) list.push(fact);
+    else grouped.set(fact.sourceKey, [fact]);
+  }
+  return grouped;
+}

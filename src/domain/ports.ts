@@ -240,6 +240,8 @@ export interface PaymentFactRepository {
   /** Inserts unless the same fact (kind and key) is already recorded; idempotent. */
   record(fact: NewPaymentFact): Promise<void>;
   forSource(siteId: number, sourceKey: string): Promise<PaymentFact[]>;
+  /** The facts of several sources in one read, each source's in the order forSource gives. */
+  forSources(siteId: number, sourceKeys: string[]): Promise<Map<string, PaymentFact[]>>;
   findPaymentByTransaction(siteId: number, transactionId: string): Promise<PaymentFact | null>;
   latestPurchaseSource(siteId: number, memberId: number, productId: string): Promise<string | null>;
   sourcesForProduct(siteId: number, productId: string): Promise<{ sourceKey: string; memberId: number }[]>;

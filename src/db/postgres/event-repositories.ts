@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, sql, type SQL } from 'drizzle-orm';
 import type { EventStatus } from '../../domain/model';
 import type { EventQuery, PaymentFactRepository, WebhookEventRepository } from '../../domain/ports';
-import { COMPARABLE_ASSET_EVENT_STATUSES, outcomeColumns, paymentFactColumns, periodIndex, toEventRecord, toEventSummary, toPaymentFact } from '../event-rows';
+import { COMPARABLE_ASSET_EVENT_STATUSES, groupBySource, outcomeColumns, paymentFactColumns, periodIndex, toEventRecord, toEventSummary, toPaymentFact } from '../event-rows';
 import { toDate, toMs } from '../time-columns';
 import type { PgDb } from './database';
 import { eventFingerprints, paymentFacts, webhookEvents } from './schema';
@@ -307,6 +307,15 @@ export function createPaymentFactRepository(db: PgDb): PaymentFactRepository {
         .where(and(eq(paymentFacts.siteId, siteId), eq(paymentFacts.sourceKey, sourceKey)))
         .orderBy(asc(paymentFacts.occurredAt), asc(paymentFacts.id));
       return rows.map(toPaymentFact);
+    },
+    forSources: async (siteId, sourceKeys) => {
+      if (sourceKeys.length === 0) return new Map();
+      const rows = await db
+        .select()
+        .from(paymentFacts)
+        .where(and(eq(paymentFacts.siteId, siteId), inArray(paymentFacts.sourceKey, [...new Set(sourceKeys)])))
+        .orderBy(asc(paymentFacts.occurredAt), asc(paymentFacts.id));
+      return groupBySource(rows.map(toPaymentFact));
     },
     findPaymentByTransaction: async (siteId, transactionId) => {
       // The first recorded, as SQLite's walk of (site_id, transaction_id) finds it.

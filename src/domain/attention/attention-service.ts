@@ -1,6 +1,6 @@
 import { deriveSourceState } from '../access/access-rules';
 import type { ProductMappingService, DiscoveredProduct } from '../mapping/product-mapping-service';
-import type { Site } from '../model';
+import type { PaymentFact, Site } from '../model';
 import type { Clock, Repositories } from '../ports';
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -116,15 +116,19 @@ export function createAttentionService({ repos, clock, mappings }: { repos: Repo
   async function pastDue(site: Site, now: Date, withEmails: boolean): Promise<PastDueSubscription[]> {
     // A failure older than the grace period has run out (revoked) or been followed by a payment; neither is past due.
     const since = new Date(now.getTime() - site.graceDays * DAY_MS);
-    const seen = new Set<string>();
+    const latestFailures = new Map<string, PaymentFact>();
+    for (const failure of await repos.facts.listByKind(site.id, 'payment_failed', { since, limit: PAST_DUE_SCAN_LIMIT })) {
+      if (!latestFailures.has(failure.sourceKey)) latestFailures.set(failure.sourceKey, failure);
+    }
+    // One read of every candidate source's facts, not two statements per failing subscription (round trips are what
+    // a page pays for on PostgreSQL).
+    const factsBySource = await repos.facts.forSources(site.id, [...latestFailures.keys()]);
     const billingPeriods = new Map<string, number | null>();
     const result: PastDueSubscription[] = [];
-    for (const failure of await repos.facts.listByKind(site.id, 'payment_failed', { since, limit: PAST_DUE_SCAN_LIMIT })) {
-      if (seen.has(failure.sourceKey)) continue;
-      seen.add(failure.sourceKey);
+    for (const failure of latestFailures.values()) {
       if (!billingPeriods.has(failure.productId)) billingPeriods.set(failure.productId, (await repos.products.find(site.id, failure.productId))?.billingPeriodDays ?? null);
       const state = deriveSourceState(
-        await repos.facts.forSource(site.id, failure.sourceKey),
+        factsBySource.get(failure.sourceKey) ?? [],
         { graceDays: site.graceDays, cancelMode: site.cancelMode, billingPeriodDays: billingPeriods.get(failure.productId) ?? null },
         now,
       );

@@ -547,6 +547,13 @@ describe(`payment facts on ${testEngine}`, () => {
       eventId,
     });
     expect(await repos.facts.forSource(site.id, 'txn:nothing')).toEqual([]);
+
+    // Several sources in one read: each as forSource gives it, sources without facts absent.
+    const bySource = await repos.facts.forSources(site.id, ['txn:order-1', 'txn:order-2', 'txn:nothing', 'txn:order-1']);
+    expect([...bySource.keys()].sort()).toEqual(['txn:order-1', 'txn:order-2']);
+    expect(bySource.get('txn:order-1')).toEqual(facts);
+    expect(bySource.get('txn:order-2')?.map((f) => f.transactionId)).toEqual(['order-2']);
+    expect((await repos.facts.forSources(site.id, [])).size).toBe(0);
   });
 
   it('finds the payment of a transaction, not its refunds, and only on its site', async () => {
