@@ -7,6 +7,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { composeApp, type ComposedApp } from '../../src/compose';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
+import { startFakeKartra, type FakeKartra } from '../support/fake-kartra';
 import { assetFixture, outboundFixture } from '../support/kartra-fixtures';
 import { NotificationReceiver, verifyNotification } from '../support/notification-receiver';
 import { createEmptyDatabase } from '../support/storage';
@@ -16,6 +17,7 @@ const SCREENSHOTS = resolve(__dirname, '../../test-output/screenshots');
 const XSS_NAME = '<img src=x onerror=alert(1)>';
 const EMAIL = 'ann@example.com';
 const PASSWORD = 'correct horse battery staple';
+const KARTRA_CREDENTIALS = { appId: 'AppWatercolor7', apiKey: 'kartra-api-key-for-the-story-9abcd', apiPassword: 'kartra-api-password-for-the-story' };
 
 /**
  * The whole admin story in a real headless Chromium against the real app on a real port: sign in, enable Kartra,
@@ -33,6 +35,7 @@ describe('App Station in a real browser', () => {
   const dialogs: string[] = [];
   const consoleErrors: string[] = [];
   let siteId: number;
+  let kartra: FakeKartra;
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's (apt-get install -y chromium, as the README's test command does) or set CHROMIUM_PATH`);
@@ -44,8 +47,11 @@ describe('App Station in a real browser', () => {
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     database = await createEmptyDatabase();
+    // Kartra's inbound API, for the credentials' "Test connection"; SECRETS_KEY so they can be sealed on either engine.
+    kartra = await startFakeKartra(KARTRA_CREDENTIALS);
     // The outbox loop runs as in production, on a fast schedule so the notification story's retries take a second.
-    composed = await composeApp(loadConfig({ ...database.env, PUBLIC_URL: baseUrl, LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0', NOTIFY_POLL_INTERVAL_MS: '100', NOTIFY_RETRY_BASE_MS: '200' }), {
+    const kartraEnv = { KARTRA_API_URL: kartra.url, SECRETS_KEY: 'browser-story-secrets-key-0123456789abcdef' };
+    composed = await composeApp(loadConfig({ ...database.env, PUBLIC_URL: baseUrl, LOG_LEVEL: 'silent', SWEEP_INTERVAL_SECONDS: '0', NOTIFY_POLL_INTERVAL_MS: '100', NOTIFY_RETRY_BASE_MS: '200', ...kartraEnv }), {
       logger: createLogger('silent'),
     });
     composed.startOutbox();
@@ -80,6 +86,7 @@ describe('App Station in a real browser', () => {
     // When beforeAll failed before listening there is no server, and a promise waiting for its close would never end.
     if (server) await new Promise((done) => server?.close(done));
     await composed?.close();
+    await kartra?.close();
     await database?.drop();
     if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   });
@@ -258,6 +265,27 @@ describe('App Station in a real browser', () => {
     } finally {
       await receiver.stop();
     }
+  }, 60_000);
+
+  it('saves Kartra API credentials, tests the connection against Kartra, and never shows the key or password again', async () => {
+    await page.goto(`${baseUrl}/admin/sites/${siteId}/kartra`);
+    const section = page.locator('#kartra-api');
+    await section.getByLabel('App ID').fill(KARTRA_CREDENTIALS.appId);
+    await section.getByLabel('API key').fill(KARTRA_CREDENTIALS.apiKey);
+    await section.getByLabel('API password').fill(KARTRA_CREDENTIALS.apiPassword);
+    await section.getByRole('button', { name: 'Save credentials' }).click();
+    expect(await page.locator('.alert-ok').first().textContent()).toContain('Kartra API credentials saved');
+    expect(await section.locator('[data-testid="saved-credentials"]').textContent()).toContain('••••abcd');
+    await section.getByRole('button', { name: 'Test connection' }).click();
+    expect(await section.locator('.alert-ok').textContent()).toContain('Connection test passed');
+    expect(await section.locator('[data-testid="last-check"]').textContent()).toContain('Connected');
+    const html = await page.content();
+    expect(html).not.toContain(KARTRA_CREDENTIALS.apiKey);
+    expect(html).not.toContain(KARTRA_CREDENTIALS.apiPassword);
+    // The password fields come back empty: nothing typed into them is kept in the page.
+    expect(await section.getByLabel('API password').inputValue()).toBe('');
+    await section.scrollIntoViewIfNeeded();
+    await shot('19-kartra-api');
   }, 60_000);
 
   it('shows a lead named like markup as text everywhere, and no dialog ever opens', async () => {

@@ -1,3 +1,4 @@
+import { startFakeKartra } from '../support/fake-kartra';
 import { ipnFixtureBody } from '../support/kartra-fixtures';
 import { createEmptyDatabase } from '../support/storage';
 import { distinctPurchase, freePort, reportFigure, runCli, ServiceProcess, type CliResult } from './support';
@@ -26,15 +27,21 @@ const lastLine = (result: CliResult) => result.stdout.trim().split('\n').pop() ?
 /**
  * The real service at LOG_LEVEL=trace, taken through everything that handles a secret: API tokens, enabling and
  * rotating the webhook URL (API and page), IPN secrets (API and page, right and wrong in bodies), admin sign-in with
- * right and wrong passwords, hook posts with the secret in odd spellings of the URL. Then every byte it wrote is
- * searched for every secret.
+ * right and wrong passwords, hook posts with the secret in odd spellings of the URL, Kartra API credentials saved and
+ * tested against a fake Kartra (API and page, right and wrong password) and SECRETS_KEY itself. Then every byte it
+ * wrote is searched for every secret.
  */
 describe('no secret or token in any log line', () => {
   it('keeps every secret out of the service log at trace level, and out of the CLI output except where it is shown once', async () => {
     const database = await createEmptyDatabase();
-    const env = { ...database.env, PUBLIC_URL: 'https://members.example.com', LOG_LEVEL: 'trace' };
-    const service = new ServiceProcess(await freePort(), { ...env, HOOK_RATE_BURST: '100000' });
     const secrets: Record<string, string> = {};
+    secrets.secretsKey = 'the-secrets-key-of-this-service-5b7d2e9f01';
+    secrets.kartraApiKey = 'kartra-api-key-in-no-log-4d8e1a';
+    secrets.kartraApiPassword = 'kartra-api-password-in-no-log-92bf';
+    secrets.wrongKartraApiPassword = 'wrong-kartra-api-password-6c03';
+    const kartra = await startFakeKartra({ appId: 'AppInNoLog', apiKey: secrets.kartraApiKey, apiPassword: secrets.kartraApiPassword });
+    const env = { ...database.env, PUBLIC_URL: 'https://members.example.com', LOG_LEVEL: 'trace', SECRETS_KEY: secrets.secretsKey, KARTRA_API_URL: kartra.url };
+    const service = new ServiceProcess(await freePort(), { ...env, HOOK_RATE_BURST: '100000' });
     const cliOutputs: CliResult[] = [];
     let requests = 0;
     await service.start();
@@ -98,6 +105,12 @@ describe('no secret or token in any log line', () => {
       // The site token reads the event log, including raw bodies with the IPN secret masked.
       const events = (await api('GET', `/sites/${String(site.id)}/events?limit=50`, undefined, secrets.siteToken)).events as { id: number }[];
       for (const event of events) await api('GET', `/sites/${String(site.id)}/events/${event.id}`, undefined, secrets.siteToken);
+      // Kartra API credentials through the API: a wrong password tested (Kartra refuses it), then the right one.
+      const credentials = `/sites/${String(site.id)}/kartra/credentials`;
+      await api('PUT', credentials, { appId: 'AppInNoLog', apiKey: secrets.kartraApiKey, apiPassword: secrets.wrongKartraApiPassword });
+      expect((await api('POST', `${credentials}/test`)).ok).toBe(false);
+      await api('PUT', credentials, { appId: 'AppInNoLog', apiKey: secrets.kartraApiKey, apiPassword: secrets.kartraApiPassword });
+      expect((await api('POST', `${credentials}/test`)).ok).toBe(true);
       const list = await cli(['token', 'list']);
       expect(list.stdout).not.toContain(secrets.operatorToken);
 
@@ -125,6 +138,11 @@ describe('no secret or token in any log line', () => {
       secrets.thirdWebhookSecret = thirdUrl.pathname.split('/').pop() ?? '';
       expect(secrets.thirdWebhookSecret.length).toBeGreaterThan(30);
       expect((await hook(thirdUrl.pathname, ipn(secrets.ipnSecretFromPage), 'application/x-www-form-urlencoded')).status).toBe(200);
+      // The same credentials through the page's form, tested there; a refused form (no password) too.
+      const pageCredentials = { _csrf: secrets.sessionCsrfToken, appId: 'AppInNoLog', apiKey: secrets.kartraApiKey };
+      expect((await call(`/admin/sites/${String(site.id)}/kartra/credentials`, form({ ...pageCredentials, apiPassword: '' }))).status).toBe(422);
+      expect((await call(`/admin/sites/${String(site.id)}/kartra/credentials`, form({ ...pageCredentials, apiPassword: secrets.kartraApiPassword }))).status).toBe(303);
+      expect((await call(`/admin/sites/${String(site.id)}/kartra/credentials/test`, form({ _csrf: secrets.sessionCsrfToken }))).status).toBe(303);
       expect((await call('/admin/sign-out', form({ _csrf: secrets.sessionCsrfToken }))).status).toBe(303);
       // A wrong password, typed by someone else.
       secrets.wrongPassword = 'somebody guessing 0451';
@@ -135,6 +153,7 @@ describe('no secret or token in any log line', () => {
       expect(guess.status).toBe(401);
     } finally {
       await service.kill('SIGTERM');
+      await kartra.close();
     }
 
     const log = service.output.join('');
@@ -155,6 +174,8 @@ describe('no secret or token in any log line', () => {
     if (leaked.length) console.log(lines.filter((line) => leaked.some(([, value]) => line.includes(value))).join("\n"));
     expect(leaked.map(([name]) => name)).toEqual([]);
     expect(leakedByCli.map(([name]) => name)).toEqual([]);
+    // Not vacuous: the service did ask Kartra, with the credentials, each time they were tested.
+    expect(kartra.calls.filter((kartraCall) => kartraCall.cmd === 'retrieve_account_lists')).toHaveLength(3);
     await database.drop();
   }, 120_000);
 });

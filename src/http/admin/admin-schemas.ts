@@ -177,7 +177,7 @@ export const NotificationMessageQuery = z.object({
 const credentialText = z.string().max(500);
 export const SaveKartraCredentials = z
   .object({
-    appId: credentialText.describe('The App ID from Kartra (My Integrations > API).'),
+    appId: credentialText.describe("The App ID Kartra gave the app that calls its API (Kartra's app_id)."),
     apiKey: credentialText.describe('The API key; stored sealed, never shown again (only its last 4 characters).'),
     apiPassword: credentialText.describe('The API password; stored sealed, never shown again.'),
   })

@@ -42,6 +42,9 @@ describe(`sites on ${testEngine}`, () => {
       rawBodyRetentionDays: 90,
       tagAccess: true,
       membershipAccess: true,
+      // Talking back to Kartra is off until the site asks for it.
+      verifyWithKartra: false,
+      reconcileEveryHours: 0,
       createdAt: T0,
     });
     expect(await repos.sites.findById(site.id)).toEqual(site);
